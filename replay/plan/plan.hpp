@@ -1,0 +1,53 @@
+#pragma once
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "scenario/scenario.hpp"
+#include "source/source_stream.hpp"
+
+namespace rcvq {
+
+// Packet-level treatment of a segment; only the tap transport can honour anything
+// but None (sockets cannot reorder or duplicate).
+enum SegmentFlag : uint32_t {
+  kSegNone = 0,
+};
+
+struct PlannedSegment {
+  uint64_t offset = 0;   // first stream byte
+  uint32_t length = 0;
+  int64_t send_at_ns = 0;  // relative to the replay start
+  uint32_t flags = kSegNone;
+};
+
+struct PlannedFrame {
+  uint64_t start = 0;  // first stream byte of the frame (its prefix)
+  uint64_t end = 0;    // one past its last byte
+  uint32_t first_segment = 0;
+  uint32_t last_segment = 0;  // the segment carrying the frame's last byte
+  int64_t due_ns = 0;         // scheduled send time of that last byte
+};
+
+// The pivot of the data flow: deterministic for a scenario and seed, identical for
+// every mode of a run, so modes compare on byte-identical input.
+struct ReplayPlan {
+  std::vector<uint8_t> stream;
+  std::vector<PlannedSegment> segments;
+  std::vector<PlannedFrame> frames;
+  uint64_t preamble_bytes = 0;
+  uint64_t warmup_frames = 0;
+  std::string source_description;
+
+  double planned_segments_per_frame() const;  // over the measured (post-warm-up) frames
+  int64_t duration_ns() const { return segments.empty() ? 0 : segments.back().send_at_ns; }
+};
+
+ReplayPlan build_plan(const Scenario& scenario, SourceStream source);
+
+// Human-readable plan: summary, then one line per segment and per frame.
+void print_plan(std::ostream& out, const Scenario& scenario, const ReplayPlan& plan,
+                size_t max_rows);
+
+}  // namespace rcvq

@@ -1,0 +1,62 @@
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/stream_hash.hpp"
+#include "framing/framing.hpp"
+
+namespace rcvq {
+
+// Syscalls and wakeups the receiver loop made; every syscall goes through a counted
+// wrapper so modes cannot make one that the metrics miss.
+struct ReceiverCounters {
+  uint64_t epoll_waits = 0;    // epoll_wait calls
+  uint64_t wakeups = 0;        // epoll_wait returns with at least one event
+  uint64_t early_wakeups = 0;  // wakeups after which no frame had completed
+  uint64_t events = 0;         // (fd, event) pairs delivered
+  uint64_t recv_calls = 0;
+  uint64_t setsockopt_calls = 0;
+  uint64_t other_syscalls = 0;  // e.g. getsockopt a mode needs on the hot path
+
+  uint64_t syscalls() const { return epoll_waits + recv_calls + setsockopt_calls + other_syscalls; }
+  ReceiverCounters operator-(const ReceiverCounters& o) const;
+};
+
+// One accepted connection: the socket, the frame assembler over its byte stream, and
+// when each of its frames completed.
+class Connection {
+ public:
+  Connection(int fd, const Framing& framing, ReceiverCounters& counters, uint32_t index);
+  Connection(Connection&&) noexcept;
+  Connection(const Connection&) = delete;
+  ~Connection();
+
+  int fd() const { return fd_; }
+  uint32_t index() const { return index_; }
+  const FrameScanner& scanner() const { return scanner_; }
+  uint64_t frames_completed() const { return frame_done_ns_.size(); }
+  const std::vector<int64_t>& frame_done_ns() const { return frame_done_ns_; }
+  uint64_t hash() const { return hash_.value(); }
+  bool eof() const { return eof_; }
+  bool malformed() const { return scanner_.malformed(); }
+
+  // Counted syscalls.
+  // Returns bytes read, 0 at EOF, -1 on EAGAIN; throws RunError on other errors.
+  ssize_t receive(uint8_t* buf, size_t len, int64_t now_ns_after);
+  // SO_RCVLOWAT, skipped when the value is already set; returns false with errno set.
+  bool set_rcvlowat(int value);
+  int rcvlowat() const { return rcvlowat_; }
+
+ private:
+  int fd_;
+  uint32_t index_;
+  FrameScanner scanner_;
+  StreamHash hash_;
+  ReceiverCounters& counters_;
+  std::vector<int64_t> frame_done_ns_;
+  std::vector<uint64_t> ends_scratch_;
+  int rcvlowat_ = 1;
+  bool eof_ = false;
+};
+
+}  // namespace rcvq

@@ -1,0 +1,50 @@
+#pragma once
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "receiver/connection.hpp"
+#include "scenario/scenario.hpp"
+
+namespace rcvq {
+
+struct HostProbe;
+struct ReplayPlan;
+struct ModeRepetition;
+
+// A receiver mode is a small strategy plugged into the one shared epoll loop: it may
+// prepare the listener, configure each accepted socket before any data arrives, react
+// after each read, and add or predict metrics once the repetition is over.
+class ReceiverMode {
+ public:
+  virtual ~ReceiverMode() = default;
+  // In the receiver's netns, before the replayer connects.
+  virtual void prepare(int /*listen_fd*/) {}
+  // After accept, before any data: socket options, sockmap insertion, enabling hooks.
+  virtual void on_accept(Connection& /*conn*/) {}
+  // After every recv that returned data.
+  virtual void after_read(Connection& /*conn*/) {}
+  // Once the repetition's measurements are in: add mode-specific metrics or, for a
+  // predicting mode, replace measured values by predicted ones.
+  virtual void finish(const ReplayPlan& /*plan*/, ModeRepetition& /*rep*/) {}
+};
+
+// Why a mode cannot run on this host or scenario; empty when it can.
+using ModeSupport = std::optional<std::string>;
+
+struct ModeDefinition {
+  std::string name;
+  std::string summary;
+  std::function<ModeSupport(const Scenario&, const HostProbe&)> unsupported;
+  std::function<std::unique_ptr<ReceiverMode>(const Scenario&)> make;
+};
+
+// Every mode in display order; the list lives in mode_registry.cpp so the set and
+// its order are visible in one place.
+const std::vector<ModeDefinition>& receiver_modes();
+const ModeDefinition* find_mode(const std::string& name);
+
+}  // namespace rcvq

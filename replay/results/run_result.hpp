@@ -1,0 +1,66 @@
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "receiver/connection.hpp"
+#include "results/histogram.hpp"
+
+namespace rcvq {
+
+// A measurement that a host may be unable to take: a value, or the reason there is none.
+struct Measured {
+  std::optional<double> value;
+  std::string reason;  // why value is missing
+
+  static Measured of(double v) { return {v, {}}; }
+  static Measured missing(std::string why) { return {std::nullopt, std::move(why)}; }
+};
+
+// One repetition of one mode, over the measured (post-warm-up) frames.
+struct ModeRepetition {
+  uint64_t frames = 0;
+  uint64_t bytes = 0;
+  ReceiverCounters counters;
+  Measured kernel_data_ready;  // sk_data_ready calls on the receiver's sockets
+  Measured segments_achieved;  // data segments the receiver's TCP took in
+  double segments_planned = 0;
+  Measured cpu_us;             // receiver thread user + system
+  Measured ctx_switches;       // receiver thread voluntary + involuntary
+  Histogram latency{};         // ns, from the scheduled send of the frame's last byte
+  Histogram latency_from_send{};  // ns, from when that byte was actually handed to send()
+  int64_t wall_ns = 0;
+  bool integrity_ok = false;
+  std::string integrity_detail;
+  bool predicted = false;       // numbers come from a model, not from this kernel
+  nlohmann::json extra = nlohmann::json::object();  // mode- or transport-specific
+};
+
+struct ModeResult {
+  std::string mode;
+  std::string status = "ok";  // ok | unsupported | failed
+  std::string reason;
+  std::vector<ModeRepetition> repetitions;
+};
+
+struct RunResult {
+  nlohmann::json scenario;   // echo
+  nlohmann::json host;
+  nlohmann::json probe;
+  nlohmann::json plan;       // summary of the replay plan
+  nlohmann::json transport;
+  std::vector<ModeResult> modes;
+  std::string started_utc;
+  bool complete = false;     // set only when every mode ran to its end
+  std::vector<std::string> warnings;
+};
+
+// The run.json document (design.md's contract, extended, never renamed).
+nlohmann::json to_json(const RunResult& run);
+nlohmann::json repetition_json(const ModeRepetition& rep);
+// Pools repetitions: sums for counts, merged histograms for latency.
+nlohmann::json aggregate_metrics(const ModeResult& mode);
+
+}  // namespace rcvq

@@ -1,0 +1,293 @@
+#include "scenario/load.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/errors.hpp"
+#include "scenario/yaml_fields.hpp"
+
+namespace rcvq {
+namespace {
+
+constexpr uint64_t kMaxFrameBytes = 1ULL << 30;
+
+SizeDist parse_size(YamlFields& parent, const std::string& key, SizeDist fallback) {
+  YAML::Node n = parent.take(key);
+  if (!n.IsDefined()) return fallback;
+  SizeDist d;
+  if (n.IsScalar()) {
+    d.kind = SizeDist::Kind::Fixed;
+    d.fixed = parent.as_u64(n, key, 0, kMaxFrameBytes);
+  } else if (n.IsSequence()) {
+    d.kind = SizeDist::Kind::List;
+    for (const auto& item : n) d.list.push_back(parent.as_u64(item, key, 0, kMaxFrameBytes));
+    if (d.list.empty()) parent.fail(n, key, "the list of sizes is empty");
+  } else {
+    YamlFields range(parent.file(), n, parent.key_path(key));
+    d.kind = SizeDist::Kind::Uniform;
+    d.min = range.u64("min", 0, 0, kMaxFrameBytes);
+    d.max = range.u64("max", d.min, 0, kMaxFrameBytes);
+    if (d.max < d.min) range.fail_here(fmt::format("max {} is below min {}", d.max, d.min));
+    range.finish();
+  }
+  return d;
+}
+
+void parse_source(YamlFields& root, Scenario& sc) {
+  YamlFields source = root.map("source");
+  if (source.has("synthetic") && source.has("capture"))
+    source.fail_here("give either 'synthetic' or 'capture', not both");
+  if (source.has("capture")) {
+    sc.source.kind = Source::Kind::Capture;
+    YamlFields cap = source.map("capture");
+    CaptureSource& c = sc.source.capture;
+    c.path = cap.text("path", "");
+    if (c.path.empty()) cap.fail_here("'path' to a pcap or pcapng file is required");
+    std::filesystem::path p(c.path);
+    if (p.is_relative()) c.path = (std::filesystem::path(sc.path).parent_path() / p).string();
+    c.filter = cap.text("filter", "");
+    c.flow = cap.text("flow", "");
+    c.largest = uint32_t(cap.u64("largest", 1, 1, 1'000'000));
+    std::string dir = cap.choice("direction", "larger",
+                                 {"client-to-server", "server-to-client", "larger"});
+    c.direction = dir == "client-to-server"   ? FlowDirection::ClientToServer
+                  : dir == "server-to-client" ? FlowDirection::ServerToClient
+                                              : FlowDirection::Larger;
+    c.on_gap = cap.choice("on_gap", "stop", {"stop", "resync"}) == "stop"
+                   ? CaptureSource::OnGap::Stop
+                   : CaptureSource::OnGap::Resync;
+    c.max_stream_bytes = cap.u64("max_stream_bytes", c.max_stream_bytes, 1, 1ULL << 40);
+    cap.finish();
+  } else {
+    YamlFields syn = source.map("synthetic");
+    SyntheticSource& s = sc.source.synthetic;
+    s.frames = syn.u64("frames", s.frames, 1, 10'000'000);
+    s.header = parse_size(syn, "header", s.header);
+    s.payload = parse_size(syn, "payload", s.payload);
+    s.seed = syn.u64("seed", s.seed);
+    syn.finish();
+  }
+  source.finish();
+}
+
+void parse_framing(YamlFields& root, Scenario& sc) {
+  YAML::Node n = root.take("framing");
+  if (!n.IsDefined()) {
+    sc.framing = framing_preset("desc8");
+    return;
+  }
+  auto preset_or_fail = [&](const YAML::Node& at, const std::string& name) {
+    try {
+      return framing_preset(name);
+    } catch (const InputError& e) {
+      root.fail(at, "framing", e.what());
+    }
+  };
+  if (n.IsScalar()) {
+    sc.framing = preset_or_fail(n, n.Scalar());
+    return;
+  }
+  YamlFields f(root.file(), n, "framing");
+  if (f.has("preset")) {
+    YAML::Node p = f.take("preset");
+    if (!p.IsScalar()) f.fail(p, "preset", "expected a preset name");
+    sc.framing = preset_or_fail(p, p.Scalar());
+    f.finish();
+    return;
+  }
+  Framing& fr = sc.framing;
+  fr.name = "custom";
+  fr.spec.prefix_size = uint32_t(f.u64("prefix", 0, 1, FT_MAX_PREFIX));
+  if (!f.has("fields")) f.fail_here("a custom framing needs 'prefix' and 'fields'");
+  YAML::Node fields = f.take("fields");
+  if (!fields.IsSequence() || fields.size() < 1 || fields.size() > FT_MAX_FIELDS)
+    f.fail(fields, "fields", fmt::format("expected a list of 1..{} length fields", FT_MAX_FIELDS));
+  fr.spec.nfields = uint32_t(fields.size());
+  for (size_t i = 0; i < fields.size(); ++i) {
+    YamlFields field(root.file(), fields[i], fmt::format("framing.fields[{}]", i));
+    fr.spec.fields[i].offset = uint32_t(field.u64("offset", 0, 0, FT_MAX_PREFIX - 1));
+    fr.spec.fields[i].width = uint32_t(field.u64("width", 4, 1, 8));
+    fr.spec.fields[i].big_endian = field.choice("endian", "big", {"big", "little"}) == "big";
+    field.finish();
+  }
+  fr.spec.includes_prefix = f.boolean("includes_prefix", false);
+  YAML::Node adj = f.take("adjustment");
+  if (adj.IsDefined()) {
+    if (!adj.IsScalar() || !YAML::convert<int64_t>::decode(adj, fr.spec.adjustment))
+      f.fail(adj, "adjustment", "expected an integer");
+  }
+  std::string preamble = f.text("preamble", "");
+  fr.preamble.assign(preamble.begin(), preamble.end());
+  fr.spec.preamble = uint32_t(fr.preamble.size());
+  validate_framing(fr, yaml_position(root.file(), n) + ": framing");
+  f.finish();
+}
+
+void parse_segmentation(YamlFields& root, Scenario& sc) {
+  YamlFields seg = root.map("segmentation");
+  Segmentation& s = sc.segmentation;
+  YAML::Node cut = seg.take("cut");
+  using K = Segmentation::Kind;
+  if (cut.IsDefined()) {
+    if (cut.IsScalar()) {
+      if (cut.Scalar() == "whole") s.kind = K::Whole;
+      else if (cut.Scalar() == "as-captured") s.kind = K::AsCaptured;
+      else seg.fail(cut, "cut", "expected whole, as-captured, or one of {fixed: N}, {chunks: N}, "
+                    "{sizes: [...]}, {random: {min, max}}, {split-descriptor: N}");
+    } else {
+      YamlFields c(seg.file(), cut, "segmentation.cut");
+      int given = c.has("fixed") + c.has("chunks") + c.has("sizes") + c.has("random") +
+                  c.has("split-descriptor");
+      if (given != 1)
+        c.fail_here("give exactly one of fixed, chunks, sizes, random, split-descriptor");
+      if (c.has("fixed")) {
+        s.kind = K::Fixed;
+        s.fixed = c.u64("fixed", 0, 1, kMaxFrameBytes);
+      } else if (c.has("chunks")) {
+        s.kind = K::Fixed;
+        s.chunks = c.u64("chunks", 0, 1, 1'000'000);
+      } else if (c.has("sizes")) {
+        s.kind = K::Sizes;
+        YAML::Node list = c.take("sizes");
+        if (!list.IsSequence() || list.size() == 0) c.fail(list, "sizes", "expected a non-empty list");
+        for (const auto& item : list) s.sizes.push_back(c.as_u64(item, "sizes", 1, kMaxFrameBytes));
+      } else if (c.has("random")) {
+        s.kind = K::Random;
+        YamlFields r = c.map("random");
+        s.random_min = r.u64("min", 1, 1, kMaxFrameBytes);
+        s.random_max = r.u64("max", s.random_min, 1, kMaxFrameBytes);
+        if (s.random_max < s.random_min)
+          r.fail_here(fmt::format("max {} is below min {}", s.random_max, s.random_min));
+        r.finish();
+      } else {
+        s.kind = K::SplitDescriptor;
+        s.split_at = c.u64("split-descriptor", 1, 1, FT_MAX_PREFIX - 1);
+      }
+      // Every candidate key is taken above or checked by has(); mark the rest as known.
+      for (const char* k : {"fixed", "chunks", "sizes", "random", "split-descriptor"}) c.take(k);
+      c.finish();
+    }
+  }
+  s.chunk_gap_us = seg.u64("chunk_gap_us", s.chunk_gap_us, 0, 60'000'000);
+  s.frame_gap_us = seg.u64("frame_gap_us", s.frame_gap_us, 0, 60'000'000);
+  s.time_scale = seg.number("time_scale", s.time_scale, 0, 1e6);
+  s.max_gap_us = seg.u64("max_gap_us", s.max_gap_us, 0, 600'000'000);
+  s.nodelay = seg.boolean("nodelay", s.nodelay);
+  s.mss = uint32_t(seg.u64("mss", 0, 0, 65535));
+  if (s.mss != 0 && s.mss < 88) seg.fail(seg.take("mss"), "mss", "TCP_MAXSEG below 88 is refused by Linux");
+  if (s.kind == K::AsCaptured && sc.source.kind != Source::Kind::Capture)
+    seg.fail(cut, "cut", "as-captured needs a capture source");
+  if (s.kind == K::SplitDescriptor && s.split_at >= sc.framing.prefix_size())
+    seg.fail(cut, "cut", fmt::format("split-descriptor {} must cut inside the {}-byte prefix",
+                                     s.split_at, sc.framing.prefix_size()));
+  seg.finish();
+}
+
+void parse_transport(YamlFields& root, Scenario& sc) {
+  YamlFields t = root.map("transport");
+  Transport& tr = sc.transport;
+  std::string kind = t.choice("kind", "loopback", {"loopback", "veth", "tap"});
+  tr.kind = kind == "loopback" ? Transport::Kind::Loopback
+            : kind == "veth"   ? Transport::Kind::Veth
+                               : Transport::Kind::Tap;
+  tr.mtu = uint32_t(t.u64("mtu", 0, 0, 65536));
+  if (tr.mtu != 0 && tr.mtu < 576) t.fail(t.take("mtu"), "mtu", "an MTU below 576 cannot carry TCP reliably");
+  tr.tso = t.boolean("tso", tr.tso);
+  tr.gso = t.boolean("gso", tr.gso);
+  tr.gro = t.boolean("gro", tr.gro);
+  tr.ipv6 = t.boolean("ipv6", tr.ipv6);
+  t.finish();
+}
+
+const std::vector<std::string> kModes = {"baseline", "lowat-user", "strparser", "autolowat",
+                                         "autolowat-model"};
+
+void parse_receiver(YamlFields& root, Scenario& sc) {
+  YamlFields r = root.map("receiver");
+  Receiver& rc = sc.receiver;
+  YAML::Node modes_node = r.has("modes") ? YAML::Node(r.take("modes")) : YAML::Node();
+  rc.modes = r.text_list("modes", rc.modes);
+  if (rc.modes.empty()) r.fail(modes_node, "modes", "at least one mode is needed");
+  for (const auto& m : rc.modes) {
+    if (std::find(kModes.begin(), kModes.end(), m) == kModes.end())
+      r.fail(modes_node, "modes", fmt::format("unknown mode '{}' (known: {})", m, fmt::join(kModes, ", ")));
+  }
+  rc.connections = uint32_t(r.u64("connections", rc.connections, 1, 1024));
+  rc.edge_triggered = r.choice("epoll", "level", {"level", "edge"}) == "edge";
+  rc.read_size = uint32_t(r.u64("read_size", rc.read_size, 1, 64 << 20));
+  rc.autolowat_backend = r.choice("autolowat_backend", "auto", {"auto", "sockops", "tcp-ops"});
+  r.finish();
+}
+
+void parse_run(YamlFields& root, Scenario& sc) {
+  YamlFields r = root.map("run");
+  sc.run.repetitions = uint32_t(r.u64("repetitions", sc.run.repetitions, 1, 1000));
+  sc.run.warmup_frames = r.u64("warmup_frames", sc.run.warmup_frames, 0, 10'000'000);
+  sc.run.timeout_s = r.number("timeout_s", sc.run.timeout_s, 0.1, 86400);
+  r.finish();
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", file, e.mark.line + 1,
+                                 e.mark.column + 1, e.msg));
+  }
+  if (!doc.IsMap()) throw InputError(fmt::format("{}: expected a YAML mapping at the top level", file));
+  Scenario sc;
+  sc.path = file;
+  sc.yaml = yaml_text;
+  YamlFields root(file, doc, "");
+  sc.name = root.text("name", std::filesystem::path(file).stem().string());
+  if (sc.name.empty() || sc.name.find_first_of("/\\ ") != std::string::npos || sc.name[0] == '.')
+    root.fail(root.take("name"), "name", "must be a non-empty name without '/', spaces or a leading '.'");
+  parse_source(root, sc);
+  parse_framing(root, sc);
+  parse_segmentation(root, sc);
+  parse_transport(root, sc);
+  parse_receiver(root, sc);
+  parse_run(root, sc);
+  if (sc.source.kind == Source::Kind::Synthetic && sc.run.warmup_frames >= sc.source.synthetic.frames)
+    root.fail(root.take("run"), "run.warmup_frames", "must be below the number of frames");
+  root.finish();
+  return sc;
+}
+
+Scenario load_scenario(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open scenario file", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), path);
+}
+
+std::string to_string(Segmentation::Kind kind) {
+  switch (kind) {
+    case Segmentation::Kind::Whole: return "whole";
+    case Segmentation::Kind::Fixed: return "fixed";
+    case Segmentation::Kind::Sizes: return "sizes";
+    case Segmentation::Kind::Random: return "random";
+    case Segmentation::Kind::SplitDescriptor: return "split-descriptor";
+    case Segmentation::Kind::AsCaptured: return "as-captured";
+  }
+  return "?";
+}
+
+std::string to_string(Transport::Kind kind) {
+  switch (kind) {
+    case Transport::Kind::Loopback: return "loopback";
+    case Transport::Kind::Veth: return "veth";
+    case Transport::Kind::Tap: return "tap";
+  }
+  return "?";
+}
+
+}  // namespace rcvq

@@ -1,0 +1,100 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "framing/framing.hpp"
+
+namespace rcvq {
+
+// A size drawn per frame or per chunk: fixed, uniform in [min, max], or cycled from a list.
+struct SizeDist {
+  enum class Kind { Fixed, Uniform, List } kind = Kind::Fixed;
+  uint64_t fixed = 0;
+  uint64_t min = 0, max = 0;
+  std::vector<uint64_t> list;
+
+  uint64_t draw(std::mt19937_64& rng, uint64_t index) const;
+  uint64_t largest() const;
+};
+
+struct SyntheticSource {
+  uint64_t frames = 100;
+  SizeDist header{SizeDist::Kind::Fixed, 0};
+  SizeDist payload{SizeDist::Kind::Fixed, 4000};
+  uint64_t seed = 1;
+};
+
+enum class FlowDirection { ClientToServer, ServerToClient, Larger };
+
+// A flow of a pcap/pcapng capture whose byte stream is replayed (see replay/capture).
+struct CaptureSource {
+  std::string path;         // resolved relative to the scenario file
+  std::string filter;       // libpcap filter expression, may be empty
+  std::string flow;         // "a.b.c.d:port-e.f.g.h:port" 5-tuple, may be empty
+  uint32_t largest = 1;     // pick the N-th largest flow when no filter/flow is given
+  FlowDirection direction = FlowDirection::Larger;
+  enum class OnGap { Stop, Resync } on_gap = OnGap::Stop;
+  uint64_t max_stream_bytes = 1ULL << 30;  // memory cap for one reassembled direction
+};
+
+struct Source {
+  enum class Kind { Synthetic, Capture } kind = Kind::Synthetic;
+  SyntheticSource synthetic;
+  CaptureSource capture;
+};
+
+struct Segmentation {
+  enum class Kind { Whole, Fixed, Sizes, Random, SplitDescriptor, AsCaptured } kind = Kind::Whole;
+  uint64_t fixed = 0;                 // Fixed: chunk size
+  std::vector<uint64_t> sizes;        // Sizes: chunk sizes, the last one repeats
+  uint64_t random_min = 1, random_max = 1;
+  uint64_t split_at = 1;              // SplitDescriptor: bytes of the prefix in chunk 1
+  uint64_t chunks = 0;                // Fixed alternative: cut every frame into N chunks
+  uint64_t chunk_gap_us = 0;          // between chunks of one frame
+  uint64_t frame_gap_us = 0;          // between the last chunk of a frame and the next
+  double time_scale = 1.0;            // AsCaptured: multiply captured gaps
+  uint64_t max_gap_us = 0;            // AsCaptured: cap on a captured gap, 0 = none
+  bool nodelay = true;
+  uint32_t mss = 0;                   // TCP_MAXSEG on the sender, 0 = kernel default
+};
+
+struct Transport {
+  enum class Kind { Loopback, Veth, Tap } kind = Kind::Loopback;
+  uint32_t mtu = 0;  // 0 = the device default
+  bool tso = false, gso = false, gro = false;
+  bool ipv6 = false;
+};
+
+struct Receiver {
+  std::vector<std::string> modes{"baseline", "lowat-user"};
+  uint32_t connections = 1;
+  bool edge_triggered = false;
+  uint32_t read_size = 65536;
+  std::string autolowat_backend = "auto";  // auto | sockops | tcp-ops
+};
+
+struct RunOptions {
+  uint32_t repetitions = 3;
+  uint64_t warmup_frames = 0;
+  double timeout_s = 60;
+};
+
+struct Scenario {
+  std::string name;
+  std::string path;  // file it was loaded from, for messages and relative paths
+  Source source;
+  Framing framing;
+  Segmentation segmentation;
+  Transport transport;
+  Receiver receiver;
+  RunOptions run;
+  std::string yaml;  // the scenario text, echoed into run.json
+};
+
+std::string to_string(Segmentation::Kind kind);
+std::string to_string(Transport::Kind kind);
+
+}  // namespace rcvq

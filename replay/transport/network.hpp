@@ -1,0 +1,57 @@
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "plan/plan.hpp"
+#include "scenario/scenario.hpp"
+#include "transport/netns.hpp"
+
+namespace rcvq {
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string text;  // "198.18.0.2:5001"
+
+  static Endpoint parse(const std::string& ip, uint16_t port);
+  int family() const { return addr.ss_family; }
+};
+
+// The sending side of one mode run: whatever puts the plan's segments onto the wire
+// towards the receiver's listener (kernel sockets, or a userspace TCP peer on a TAP).
+class Replayer {
+ public:
+  virtual ~Replayer() = default;
+  // Opens `connections` connections; returns once the receiver's kernel has completed
+  // every handshake (they wait in the listen backlog).
+  virtual void connect(uint32_t connections) = 0;
+  // Sends every planned segment on every connection at t0_ns + send_at_ns, recording
+  // in sent_ns[i] when segment i was handed over. Returns early when `stop` is set.
+  virtual void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
+                      const std::atomic<bool>& stop) = 0;
+  // Ends every connection with FIN once the receiver may have everything.
+  virtual void finish() = 0;
+  // What the sender saw, for run.json (e.g. window stalls, retransmissions).
+  virtual nlohmann::json stats() const { return nlohmann::json::object(); }
+};
+
+// The namespaces and links of one transport, created for a run and destroyed with it.
+class Network {
+ public:
+  virtual ~Network() = default;
+  virtual const Netns& receiver_netns() const = 0;
+  virtual Endpoint listen_endpoint() const = 0;
+  virtual std::unique_ptr<Replayer> make_replayer(const Scenario& scenario) = 0;
+  // Devices, MTU, offloads as configured: echoed into run.json.
+  virtual nlohmann::json describe() const = 0;
+};
+
+std::unique_ptr<Network> make_network(const Scenario& scenario);
+
+}  // namespace rcvq
