@@ -25,11 +25,33 @@ ft_spec one_field(uint32_t prefix_size, uint32_t offset, uint32_t width, bool bi
 // RFC 9113 section 3.4: the client connection preface.
 constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+// RFC 8446 section 5.1 / RFC 5246 6.2: a known content type, a 3.x version, and at most
+// 2^14 + 2048 bytes of ciphertext.
+bool valid_tls_record(const uint8_t* p) {
+  const unsigned length = unsigned(p[3]) << 8 | p[4];
+  return p[0] >= 20 && p[0] <= 24 && p[1] == 3 && p[2] <= 4 && length <= 16384 + 2048;
+}
+
+// Every typed message of protocol 3 is named by a letter, except ParseComplete,
+// BindComplete and CloseComplete ('1'..'3').
+bool valid_postgres_type(const uint8_t* p) {
+  const uint8_t t = p[0];
+  return (t >= 'A' && t <= 'Z') || (t >= 'a' && t <= 'z') || (t >= '1' && t <= '3');
+}
+
+// RFC 9113 section 4.1: the reserved bit before the stream identifier stays unset.
+bool valid_http2_header(const uint8_t* p) { return (p[5] & 0x80) == 0; }
+
+// RFC 1035 section 4.1.1: every message carries a 12-byte header.
+bool valid_dns_length(const uint8_t* p) { return (unsigned(p[0]) << 8 | p[1]) >= 12; }
+
 std::map<std::string, Framing, std::less<>> make_presets() {
   std::map<std::string, Framing, std::less<>> presets;
-  auto add = [&](std::string name, ft_spec spec, std::string_view preamble = {}) {
+  auto add = [&](std::string name, ft_spec spec, bool (*valid_prefix)(const uint8_t*) = nullptr,
+                 PreambleRule rule = PreambleRule::Fixed, std::string_view preamble = {}) {
     spec.preamble = uint32_t(preamble.size());
-    presets[name] = Framing{name, spec, std::vector<uint8_t>(preamble.begin(), preamble.end())};
+    presets[name] = Framing{name, spec, std::vector<uint8_t>(preamble.begin(), preamble.end()),
+                            rule, valid_prefix};
   };
   ft_spec desc8{};  // the upstream selftest's {u32 header_len, u32 payload_len}, LE
   desc8.prefix_size = 8;
@@ -41,12 +63,17 @@ std::map<std::string, Framing, std::less<>> make_presets() {
   add("thrift-framed", one_field(4, 0, 4, true, false));
   add("pulsar", one_field(4, 0, 4, true, false));
   add("mongodb", one_field(4, 0, 4, false, true));
-  add("dns-tcp", one_field(2, 0, 2, true, false));
+  add("dns-tcp", one_field(2, 0, 2, true, false), valid_dns_length);
   add("mysql", one_field(4, 0, 3, false, false));
-  // Type byte, then a length that counts itself but not the type byte.
-  add("postgres", one_field(5, 1, 4, true, true, 1));
-  add("http2", one_field(9, 0, 3, true, false), kHttp2Preface);
-  add("tls", one_field(5, 3, 2, true, false));
+  // Type byte, then a length that counts itself but not the type byte. The untyped
+  // startup messages before the first typed one are the preamble.
+  add("postgres", one_field(5, 1, 4, true, true, 1), valid_postgres_type,
+      PreambleRule::PostgresStartup);
+  // Synthetic streams start with the client preface; a capture has it only when it
+  // holds the client side from the connection's start.
+  add("http2", one_field(9, 0, 3, true, false), valid_http2_header, PreambleRule::IfPresent,
+      kHttp2Preface);
+  add("tls", one_field(5, 3, 2, true, false), valid_tls_record);
   return presets;
 }
 
@@ -69,9 +96,14 @@ uint64_t field_max(const ft_field& f) {
 }  // namespace
 
 Framing framing_preset(std::string_view name) {
+  if (name == "auto") {
+    Framing placeholder;
+    placeholder.name = "auto";
+    return placeholder;
+  }
   auto it = presets().find(name);
   if (it == presets().end())
-    throw InputError(fmt::format("unknown framing preset '{}' (known: {})", name,
+    throw InputError(fmt::format("unknown framing preset '{}' (known: auto, {})", name,
                                  fmt::join(framing_preset_names(), ", ")));
   return it->second;
 }
@@ -145,7 +177,7 @@ void FrameScanner::feed(std::span<const uint8_t> bytes, std::vector<uint64_t>& c
       offset_ += take;
       if (prefix_have_ < prefix_size) break;
       uint64_t len = framing_.frame_length(prefix_);
-      if (len == 0) {
+      if (len == 0 || (framing_.valid_prefix && !framing_.valid_prefix(prefix_))) {
         malformed_ = true;
         break;
       }

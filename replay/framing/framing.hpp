@@ -9,12 +9,30 @@
 
 namespace rcvq {
 
+// How a framing finds the unframed bytes at the start of a real (captured) stream.
+// Synthetic streams and resolved framings always use Fixed.
+enum class PreambleRule {
+  Fixed,            // exactly `preamble`
+  IfPresent,        // `preamble` when the stream starts with it, else none (HTTP/2 mid-stream)
+  PostgresStartup,  // untyped SSLRequest/GSSENCRequest/CancelRequest/StartupMessage, or the
+                    // server's one-byte answer to SSLRequest; none on a mid-stream capture
+  FirstBytes,       // spec.preamble bytes whatever they hold (option preamble_bytes)
+};
+
 // A length-prefix framing: the portable ft_spec the BPF programs share, plus the
 // bytes a stream starts with before the first frame.
 struct Framing {
-  std::string name;  // preset name, or "custom"
+  std::string name;  // preset name, "custom", or "auto" until resolved against a stream
   ft_spec spec{};
-  std::vector<uint8_t> preamble;  // spec.preamble == preamble.size()
+  std::vector<uint8_t> preamble;  // spec.preamble == preamble.size() once resolved
+  PreambleRule preamble_rule = PreambleRule::Fixed;
+  // Protocol rules on a complete prefix beyond its length (TLS content type, Postgres
+  // type byte); a prefix that breaks them is malformed. Null: any prefix goes.
+  bool (*valid_prefix)(const uint8_t* prefix) = nullptr;
+
+  bool is_auto() const { return name == "auto"; }
+  // The preamble depends on the stream's content: resolve_framing() must run first.
+  bool needs_stream() const { return is_auto() || preamble_rule != PreambleRule::Fixed; }
 
   uint32_t prefix_size() const { return spec.prefix_size; }
   // 0 when the prefix declares a length shorter than itself.
@@ -25,7 +43,9 @@ struct Framing {
   void encode_prefix(uint8_t* out, uint64_t header_len, uint64_t payload_len) const;
 };
 
-Framing framing_preset(std::string_view name);  // throws InputError on unknown names
+// Throws InputError on unknown names. "auto" gives the placeholder that
+// resolve_framing() replaces by the preset that frames the stream.
+Framing framing_preset(std::string_view name);
 const std::vector<std::string>& framing_preset_names();
 // Checks field placement and widths; throws InputError with `where` in the message.
 void validate_framing(const Framing& framing, const std::string& where);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "capture/capture_stream.hpp"
 #include "common/errors.hpp"
 #include "scenario/yaml_fields.hpp"
 
@@ -61,6 +62,8 @@ void parse_source(YamlFields& root, Scenario& sc) {
                    ? CaptureSource::OnGap::Stop
                    : CaptureSource::OnGap::Resync;
     c.max_stream_bytes = cap.u64("max_stream_bytes", c.max_stream_bytes, 1, 1ULL << 40);
+    c.max_pending_bytes = cap.u64("max_pending_bytes", c.max_pending_bytes, 1, 1ULL << 40);
+    c.max_flows = cap.u64("max_flows", c.max_flows, 1, 100'000'000);
     cap.finish();
   } else {
     YamlFields syn = source.map("synthetic");
@@ -77,7 +80,8 @@ void parse_source(YamlFields& root, Scenario& sc) {
 void parse_framing(YamlFields& root, Scenario& sc) {
   YAML::Node n = root.take("framing");
   if (!n.IsDefined()) {
-    sc.framing = framing_preset("desc8");
+    // A capture's protocol is whatever frames it; synthetic streams default to desc8.
+    sc.framing = framing_preset(sc.source.kind == Source::Kind::Capture ? "auto" : "desc8");
     return;
   }
   auto preset_or_fail = [&](const YAML::Node& at, const std::string& name) {
@@ -89,6 +93,8 @@ void parse_framing(YamlFields& root, Scenario& sc) {
   };
   if (n.IsScalar()) {
     sc.framing = preset_or_fail(n, n.Scalar());
+    if (sc.framing.is_auto() && sc.source.kind != Source::Kind::Capture)
+      root.fail(n, "framing", "auto needs a capture source: it picks the preset that frames the captured stream");
     return;
   }
   YamlFields f(root.file(), n, "framing");
@@ -96,6 +102,22 @@ void parse_framing(YamlFields& root, Scenario& sc) {
     YAML::Node p = f.take("preset");
     if (!p.IsScalar()) f.fail(p, "preset", "expected a preset name");
     sc.framing = preset_or_fail(p, p.Scalar());
+    // Unframed leading bytes: given literally, or a count taken from the capture.
+    if (f.has("preamble") && f.has("preamble_bytes")) f.fail_here("give 'preamble' or 'preamble_bytes', not both");
+    if (f.has("preamble")) {
+      std::string text = f.text("preamble", "");
+      sc.framing.preamble.assign(text.begin(), text.end());
+      sc.framing.spec.preamble = uint32_t(text.size());
+      sc.framing.preamble_rule = PreambleRule::Fixed;
+    } else if (f.has("preamble_bytes")) {
+      YAML::Node at = f.take("preamble_bytes");
+      if (sc.source.kind != Source::Kind::Capture)
+        f.fail(at, "preamble_bytes", "needs a capture source (a synthetic stream has no bytes to take; use 'preamble')");
+      sc.framing.preamble.clear();
+      sc.framing.spec.preamble = uint32_t(f.as_u64(at, "preamble_bytes", 0, 1 << 20));
+      sc.framing.preamble_rule = PreambleRule::FirstBytes;
+    }
+    if (sc.framing.is_auto() && sc.source.kind != Source::Kind::Capture) f.fail(p, "preset", "auto needs a capture source");
     f.finish();
     return;
   }
@@ -251,6 +273,9 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
     root.fail(root.take("name"), "name", "must be a non-empty name without '/', spaces or a leading '.'");
   parse_source(root, sc);
   parse_framing(root, sc);
+  // auto and content-dependent preambles are decided on the captured stream itself.
+  if (sc.source.kind == Source::Kind::Capture && sc.framing.needs_stream())
+    sc.framing = resolve_capture_framing(sc);
   parse_segmentation(root, sc);
   parse_transport(root, sc);
   parse_receiver(root, sc);

@@ -38,6 +38,8 @@ struct CaptureSource {
   FlowDirection direction = FlowDirection::Larger;
   enum class OnGap { Stop, Resync } on_gap = OnGap::Stop;
   uint64_t max_stream_bytes = 1ULL << 30;  // memory cap for one reassembled direction
+  uint64_t max_pending_bytes = 64ULL << 20;  // out-of-order bytes held per direction
+  uint64_t max_flows = 100'000;              // TCP flows tracked while reading
 };
 
 struct Source {

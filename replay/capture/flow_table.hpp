@@ -1,0 +1,68 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "capture/decode.hpp"
+#include "capture/pcap_reader.hpp"
+#include "capture/reassembly.hpp"
+
+namespace rcvq {
+
+// A TCP connection, keyed by its two endpoints in canonical (sorted) order.
+struct FlowKey {
+  Endpoint low, high;
+  bool operator==(const FlowKey&) const = default;
+  static FlowKey of(const Endpoint& a, const Endpoint& b) { return a < b ? FlowKey{a, b} : FlowKey{b, a}; }
+};
+
+struct FlowKeyHash {
+  size_t operator()(const FlowKey& key) const;
+};
+
+struct Flow {
+  uint64_t id = 0;             // 0-based in order of first packet (tshark's tcp.stream)
+  uint64_t first_packet = 0;
+  std::array<Endpoint, 2> endpoints;  // [0] sent the flow's first packet
+  // Direction d carries bytes from endpoints[d] to endpoints[1 - d].
+  std::array<std::unique_ptr<DirectionReassembler>, 2> directions;
+  std::array<bool, 2> sent_syn{}, sent_syn_ack{};
+  int client = 0;                 // index of the client endpoint, once finished
+  std::string client_evidence;    // "SYN", "SYN-ACK", or "port numbers"
+
+  uint64_t stream_bytes(int direction) const { return directions[direction]->stats().stream_bytes; }
+  bool handshake_seen() const { return sent_syn[0] || sent_syn[1]; }
+};
+
+struct FlowTableLimits {
+  ReassemblyLimits reassembly;
+  uint64_t max_flows = 100'000;
+};
+
+// All TCP flows of a capture, reassembled per direction into sinks the caller makes.
+class FlowTable {
+ public:
+  using SinkFactory = std::function<StreamSink*(const Flow& flow, int direction)>;
+  FlowTable(const FlowTableLimits& limits, SinkFactory make_sink);
+
+  // Throws InputError naming the packet when the flow cap is exceeded.
+  void add(const TcpSegment& segment, const CapturedPacket& packet);
+  void finish();  // closes every direction and decides which side is the client
+
+  const std::vector<std::unique_ptr<Flow>>& flows() const { return flows_; }
+
+ private:
+  FlowTableLimits limits_;
+  SinkFactory make_sink_;
+  std::unordered_map<FlowKey, Flow*, FlowKeyHash> current_;
+  std::vector<std::unique_ptr<Flow>> flows_;
+};
+
+// Parses "10.0.0.1:5000-10.0.0.2:80" or "[::1]:5000-[::1]:80"; throws InputError.
+std::array<Endpoint, 2> parse_flow_tuple(const std::string& text);
+
+}  // namespace rcvq
