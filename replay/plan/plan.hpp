@@ -13,7 +13,15 @@ namespace rcvq {
 // but None (sockets cannot reorder or duplicate).
 enum SegmentFlag : uint32_t {
   kSegNone = 0,
+  kSegReordered = 1u << 0,   // sent later than its place in the stream
+  kSegDuplicate = 1u << 1,   // exact copy of the segment before it
+  kSegOverlap = 1u << 2,     // starts inside data already sent
+  kSegDropped = 1u << 3,     // never transmitted (a kSegRetransmit copy follows later)
+  kSegRetransmit = 1u << 4,  // the late copy of a dropped segment
 };
+
+// Short names of a segment's flags for the plan printer ("" when none).
+std::string segment_flags_text(uint32_t flags);
 
 struct PlannedSegment {
   uint64_t offset = 0;   // first stream byte
@@ -45,6 +53,14 @@ struct ReplayPlan {
 };
 
 ReplayPlan build_plan(const Scenario& scenario, SourceStream source);
+
+// Largest TCP payload of one wire packet on the tap transport (MTU minus headers).
+uint32_t tap_mss(const Transport& transport);
+
+// tap transport: cuts segments to the MSS, applies segmentation.effects (reorder,
+// duplicate, overlap, drop/retransmit, per-segment gaps), then maps every frame to the
+// transmission after which all of its bytes have arrived. No-op for other transports.
+void apply_packet_effects(const Scenario& scenario, ReplayPlan& plan);
 
 // Human-readable plan: summary, then one line per segment and per frame.
 void print_plan(std::ostream& out, const Scenario& scenario, const ReplayPlan& plan,

@@ -136,6 +136,7 @@ ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
     plan_as_captured(sc, source, plan);
   else
     plan_per_frame(sc, plan);
+  apply_packet_effects(sc, plan);
   for (PlannedFrame& frame : plan.frames) frame.due_ns = plan.segments[frame.last_segment].send_at_ns;
   return plan;
 }
@@ -157,19 +158,34 @@ void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, s
   fmt::print(out, "cut        {}, {:.2f} segments/frame planned, duration {:.3f} ms\n",
              to_string(sc.segmentation.kind), plan.planned_segments_per_frame(),
              double(plan.duration_ns()) / 1e6);
+  const PacketEffects& fx = sc.segmentation.effects;
+  if (sc.transport.kind == Transport::Kind::Tap)
+    fmt::print(out, "packets    tap MSS {}{}{}{}{}{}\n", tap_mss(sc.transport),
+               fx.reorder.every ? fmt::format(", reorder every {} from {} by {}", fx.reorder.every,
+                                              fx.reorder.start, fx.reorder_by) : "",
+               fx.duplicate.every ? fmt::format(", duplicate every {} from {}", fx.duplicate.every,
+                                                fx.duplicate.start) : "",
+               fx.overlap.every ? fmt::format(", overlap {} B every {} from {}", fx.overlap_bytes,
+                                              fx.overlap.every, fx.overlap.start) : "",
+               fx.drop.every ? fmt::format(", drop every {} from {}, retransmit after {} us", fx.drop.every,
+                                           fx.drop.start, fx.retransmit_after_us) : "",
+               fx.gaps_us.empty() ? "" : fmt::format(", gaps_us [{}]", fmt::join(fx.gaps_us, ", ")));
   fmt::print(out, "\n{:>8} {:>12} {:>8} {:>14}  {}\n", "segment", "offset", "bytes", "send_at_us", "frames");
-  size_t frame = 0;
   for (size_t i = 0; i < plan.segments.size() && i < max_rows; ++i) {
     const PlannedSegment& s = plan.segments[i];
-    while (frame < plan.frames.size() && plan.frames[frame].end <= s.offset) ++frame;
+    // Packet effects may send segments out of stream order: look each one up.
+    const size_t frame = size_t(std::partition_point(plan.frames.begin(), plan.frames.end(),
+                                                     [&](const PlannedFrame& f) { return f.end <= s.offset; }) -
+                                plan.frames.begin());
     size_t last = frame;
     while (last + 1 < plan.frames.size() && plan.frames[last + 1].start < s.offset + s.length) ++last;
     std::string frames = frame >= plan.frames.size() ? "preamble"
                          : last == frame             ? fmt::format("{}", frame)
                                                      : fmt::format("{}-{}", frame, last);
     if (frame < plan.frames.size() && s.offset + s.length <= plan.frames[frame].start) frames = "preamble";
-    fmt::print(out, "{:>8} {:>12} {:>8} {:>14.1f}  {}\n", i, s.offset, s.length, double(s.send_at_ns) / 1e3,
-               frames);
+    const std::string flags = segment_flags_text(s.flags);
+    fmt::print(out, "{:>8} {:>12} {:>8} {:>14.1f}  {}{}\n", i, s.offset, s.length, double(s.send_at_ns) / 1e3,
+               frames, flags.empty() ? "" : "  " + flags);
   }
   if (plan.segments.size() > max_rows) fmt::print(out, "{:>8}\n", fmt::format("... {} more", plan.segments.size() - max_rows));
   fmt::print(out, "\n{:>8} {:>12} {:>12} {:>10} {:>14}\n", "frame", "start", "end", "segments", "due_us");

@@ -1,4 +1,6 @@
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -42,7 +44,8 @@ class Connection {
 
   // Counted syscalls.
   // Returns bytes read, 0 at EOF, -1 on EAGAIN; throws RunError on other errors.
-  ssize_t receive(uint8_t* buf, size_t len, int64_t now_ns_after);
+  // Frames the bytes complete are stamped with the time recv() returned.
+  ssize_t receive(uint8_t* buf, size_t len);
   // SO_RCVLOWAT, skipped when the value is already set; returns false with errno set.
   bool set_rcvlowat(int value);
   int rcvlowat() const { return rcvlowat_; }

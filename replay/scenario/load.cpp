@@ -9,6 +9,7 @@
 
 #include "capture/capture_stream.hpp"
 #include "common/errors.hpp"
+#include "receiver/mode.hpp"
 #include "scenario/yaml_fields.hpp"
 
 namespace rcvq {
@@ -149,6 +150,49 @@ void parse_framing(YamlFields& root, Scenario& sc) {
   f.finish();
 }
 
+SegmentRule parse_rule(YamlFields& rule) {
+  SegmentRule r;
+  r.every = rule.u64("every", 0, 1, 1'000'000'000);
+  if (!r.every) rule.fail_here("'every' (hit every N-th segment) is required");
+  r.start = rule.u64("start", r.every - 1, 0, 1'000'000'000);
+  return r;
+}
+
+void parse_effects(YamlFields& seg, PacketEffects& e) {
+  if (!seg.has("effects")) return;
+  YamlFields fx = seg.map("effects");
+  if (fx.has("reorder")) {
+    YamlFields r = fx.map("reorder");
+    e.reorder = parse_rule(r);
+    e.reorder_by = uint32_t(r.u64("by", 1, 1, 10'000));
+    r.finish();
+  }
+  if (fx.has("duplicate")) {
+    YamlFields r = fx.map("duplicate");
+    e.duplicate = parse_rule(r);
+    r.finish();
+  }
+  if (fx.has("overlap")) {
+    YamlFields r = fx.map("overlap");
+    e.overlap = parse_rule(r);
+    e.overlap_bytes = uint32_t(r.u64("bytes", 0, 1, 65535));
+    if (!e.overlap_bytes) r.fail_here("'bytes' (how much earlier data to resend) is required");
+    r.finish();
+  }
+  if (fx.has("drop")) {
+    YamlFields r = fx.map("drop");
+    e.drop = parse_rule(r);
+    e.retransmit_after_us = r.u64("retransmit_after_us", 1000, 0, 60'000'000);
+    r.finish();
+  }
+  if (fx.has("gaps_us")) {
+    YAML::Node list = fx.take("gaps_us");
+    if (!list.IsSequence() || list.size() == 0) fx.fail(list, "gaps_us", "expected a non-empty list of gaps");
+    for (const auto& item : list) e.gaps_us.push_back(fx.as_u64(item, "gaps_us", 0, 60'000'000));
+  }
+  fx.finish();
+}
+
 void parse_segmentation(YamlFields& root, Scenario& sc) {
   YamlFields seg = root.map("segmentation");
   Segmentation& s = sc.segmentation;
@@ -201,6 +245,7 @@ void parse_segmentation(YamlFields& root, Scenario& sc) {
   s.nodelay = seg.boolean("nodelay", s.nodelay);
   s.mss = uint32_t(seg.u64("mss", 0, 0, 65535));
   if (s.mss != 0 && s.mss < 88) seg.fail(seg.take("mss"), "mss", "TCP_MAXSEG below 88 is refused by Linux");
+  parse_effects(seg, s.effects);
   if (s.kind == K::AsCaptured && sc.source.kind != Source::Kind::Capture)
     seg.fail(cut, "cut", "as-captured needs a capture source");
   if (s.kind == K::SplitDescriptor && s.split_at >= sc.framing.prefix_size())
@@ -222,11 +267,18 @@ void parse_transport(YamlFields& root, Scenario& sc) {
   tr.gso = t.boolean("gso", tr.gso);
   tr.gro = t.boolean("gro", tr.gro);
   tr.ipv6 = t.boolean("ipv6", tr.ipv6);
+  for (const char* tap_only : {"hds", "napi_frags", "tfo"}) {
+    if (t.has(tap_only) && tr.kind != Transport::Kind::Tap)
+      t.fail(t.take(tap_only), tap_only,
+             fmt::format("'{}' needs kind: tap (a {} socket sender cannot control it)", tap_only, kind));
+  }
+  tr.hds = t.boolean("hds", tr.hds);
+  tr.napi_frags = t.boolean("napi_frags", tr.napi_frags);
+  tr.tfo = t.boolean("tfo", tr.tfo);
+  if (tr.hds && !tr.napi_frags)
+    t.fail(t.take("hds"), "hds", "header/data split needs napi_frags: true (payload goes in page frags)");
   t.finish();
 }
-
-const std::vector<std::string> kModes = {"baseline", "lowat-user", "strparser", "autolowat",
-                                         "autolowat-model"};
 
 void parse_receiver(YamlFields& root, Scenario& sc) {
   YamlFields r = root.map("receiver");
@@ -235,8 +287,8 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
   rc.modes = r.text_list("modes", rc.modes);
   if (rc.modes.empty()) r.fail(modes_node, "modes", "at least one mode is needed");
   for (const auto& m : rc.modes) {
-    if (std::find(kModes.begin(), kModes.end(), m) == kModes.end())
-      r.fail(modes_node, "modes", fmt::format("unknown mode '{}' (known: {})", m, fmt::join(kModes, ", ")));
+    if (std::find(mode_names().begin(), mode_names().end(), m) == mode_names().end())
+      r.fail(modes_node, "modes", fmt::format("unknown mode '{}' (known: {})", m, fmt::join(mode_names(), ", ")));
   }
   rc.connections = uint32_t(r.u64("connections", rc.connections, 1, 1024));
   rc.edge_triggered = r.choice("epoll", "level", {"level", "edge"}) == "edge";
@@ -278,6 +330,11 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
     sc.framing = resolve_capture_framing(sc);
   parse_segmentation(root, sc);
   parse_transport(root, sc);
+  if (sc.segmentation.effects.any() && sc.transport.kind != Transport::Kind::Tap)
+    throw InputError(fmt::format(
+        "{}: segmentation.effects (reorder, duplicate, overlap, drop, gaps_us) need transport kind: tap; "
+        "a {} socket sender cannot reorder, duplicate or time individual segments",
+        yaml_position(file, doc["segmentation"]["effects"]), to_string(sc.transport.kind)));
   parse_receiver(root, sc);
   parse_run(root, sc);
   if (sc.source.kind == Source::Kind::Synthetic && sc.run.warmup_frames >= sc.source.synthetic.frames)

@@ -48,6 +48,30 @@ struct Source {
   CaptureSource capture;
 };
 
+// Packet-level treatment after the cut; only the tap transport can honour it (sockets
+// cannot reorder, duplicate or overlap segments). A rule hits segment i of the cut
+// when i >= start and (i - start) % every == 0.
+struct SegmentRule {
+  uint64_t every = 0;  // 0 = off
+  uint64_t start = 0;
+  bool hits(uint64_t index) const { return every && index >= start && (index - start) % every == 0; }
+};
+
+struct PacketEffects {
+  SegmentRule reorder;          // hold the segment back by `reorder_by` positions
+  uint32_t reorder_by = 1;
+  SegmentRule duplicate;        // send an exact copy right after it
+  SegmentRule overlap;          // also resend `overlap_bytes` of the previous data in it
+  uint32_t overlap_bytes = 0;
+  SegmentRule drop;             // skip it, retransmit it `retransmit_after_us` later
+  uint64_t retransmit_after_us = 0;
+  std::vector<uint64_t> gaps_us;  // gap before each segment (cycled); replaces the cut's timing
+
+  bool any() const {
+    return reorder.every || duplicate.every || overlap.every || drop.every || !gaps_us.empty();
+  }
+};
+
 struct Segmentation {
   enum class Kind { Whole, Fixed, Sizes, Random, SplitDescriptor, AsCaptured } kind = Kind::Whole;
   uint64_t fixed = 0;                 // Fixed: chunk size
@@ -61,6 +85,7 @@ struct Segmentation {
   uint64_t max_gap_us = 0;            // AsCaptured: cap on a captured gap, 0 = none
   bool nodelay = true;
   uint32_t mss = 0;                   // TCP_MAXSEG on the sender, 0 = kernel default
+  PacketEffects effects;              // tap only
 };
 
 struct Transport {
@@ -68,6 +93,11 @@ struct Transport {
   uint32_t mtu = 0;  // 0 = the device default
   bool tso = false, gso = false, gro = false;
   bool ipv6 = false;
+  // tap only: payload in page frags (header/data split), frames through IFF_NAPI_FRAGS,
+  // TCP Fast Open with the first segment in the SYN.
+  bool hds = false;
+  bool napi_frags = true;
+  bool tfo = false;
 };
 
 struct Receiver {

@@ -1,0 +1,108 @@
+// rcvqbench: thin command-line front end; every subcommand is one library call.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <iostream>
+
+#include "common/errors.hpp"
+#include "common/stop.hpp"
+#include "plan/plan.hpp"
+#include "probes/host_probe.hpp"
+#include "results/writer.hpp"
+#include "run/runner.hpp"
+#include "scenario/load.hpp"
+#include "source/source_stream.hpp"
+
+namespace {
+
+using namespace rcvq;
+
+int run_command(const std::string& scenario_path, const RunSettings& settings, bool json_out) {
+  const Scenario sc = load_scenario(scenario_path);
+  RunOutcome outcome = run_scenario(sc, settings);
+  if (json_out)
+    std::cout << to_json(outcome.result).dump(2) << "\n";
+  else
+    print_comparison(std::cout, outcome.result);
+  if (!outcome.results_dir.empty()) fmt::print(stderr, "results: {}\n", outcome.results_dir);
+  if (outcome.interrupted) return 130;
+  return outcome.any_failed ? kExitRunFailed : kExitOk;
+}
+
+int probe_command(bool json_out) {
+  const HostProbe probe = probe_host();
+  if (json_out) {
+    std::cout << nlohmann::json{{"host", describe_host()}, {"probe", probe.to_json()}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const Capability& c : probe.capabilities)
+    fmt::print("{:<22} {:<4} {}\n", c.name, c.available ? "yes" : "no", c.detail);
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  StopSignal::instance().install();
+  CLI::App app{"rcvqbench: replay RPC byte streams through real TCP sockets and measure what each "
+               "receiver mode pays per frame"};
+  app.require_subcommand(1);
+
+  std::string scenario_path;
+  RunSettings settings;
+  bool json_out = false;
+  std::string modes_csv;
+
+  CLI::App* run = app.add_subcommand("run", "Replay a scenario through every receiver mode and measure");
+  run->add_option("scenario", scenario_path, "Scenario YAML file")->required();
+  run->add_option("--out", settings.results_root, "Results root directory")->capture_default_str();
+  run->add_option("--modes", modes_csv, "Comma-separated modes (overrides the scenario)");
+  run->add_flag("--json", json_out, "Print run.json on stdout instead of the table");
+  run->add_flag("--quiet,-q", settings.quiet, "No progress lines");
+
+  CLI::App* validate = app.add_subcommand("validate", "Check a scenario without running it");
+  validate->add_option("scenario", scenario_path, "Scenario YAML file")->required();
+
+  size_t max_rows = 200;
+  CLI::App* plan = app.add_subcommand("plan", "Print the replay plan: segments, sizes, send times, frames");
+  plan->add_option("scenario", scenario_path, "Scenario YAML file")->required();
+  plan->add_option("--rows", max_rows, "Rows to print per table")->capture_default_str();
+
+  CLI::App* probe = app.add_subcommand("probe", "What this kernel and host support");
+  probe->add_flag("--json", json_out, "JSON output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+
+  try {
+    if (*run) {
+      if (!modes_csv.empty()) settings.modes = CLI::detail::split(modes_csv, ',');
+      return run_command(scenario_path, settings, json_out);
+    }
+    if (*validate) {
+      const Scenario sc = load_scenario(scenario_path);
+      const ReplayPlan p = build_plan(sc, load_source(sc));
+      fmt::print("{}: ok ({} frames, {} segments, modes: {})\n", scenario_path, p.frames.size(),
+                 p.segments.size(), fmt::join(sc.receiver.modes, ", "));
+      return kExitOk;
+    }
+    if (*plan) {
+      const Scenario sc = load_scenario(scenario_path);
+      print_plan(std::cout, sc, build_plan(sc, load_source(sc)), max_rows);
+      return kExitOk;
+    }
+    if (*probe) return probe_command(json_out);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "rcvqbench: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "rcvqbench: {}\n", e.what());
+    return kExitRunFailed;
+  }
+  return kExitOk;
+}

@@ -1,0 +1,67 @@
+#include "receiver/connection.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+
+namespace rcvq {
+
+ReceiverCounters ReceiverCounters::operator-(const ReceiverCounters& o) const {
+  return {epoll_waits - o.epoll_waits,     wakeups - o.wakeups,
+          early_wakeups - o.early_wakeups, events - o.events,
+          recv_calls - o.recv_calls,       setsockopt_calls - o.setsockopt_calls,
+          other_syscalls - o.other_syscalls};
+}
+
+Connection::Connection(int fd, const Framing& framing, ReceiverCounters& counters, uint32_t index)
+    : fd_(fd), index_(index), scanner_(framing), counters_(counters) {}
+
+Connection::Connection(Connection&& o) noexcept
+    : fd_(o.fd_),
+      index_(o.index_),
+      scanner_(o.scanner_),
+      hash_(o.hash_),
+      counters_(o.counters_),
+      frame_done_ns_(std::move(o.frame_done_ns_)),
+      rcvlowat_(o.rcvlowat_),
+      eof_(o.eof_) {
+  o.fd_ = -1;
+}
+
+Connection::~Connection() {
+  if (fd_ >= 0) close(fd_);
+}
+
+ssize_t Connection::receive(uint8_t* buf, size_t len) {
+  ++counters_.recv_calls;
+  ssize_t n = recv(fd_, buf, len, 0);
+  const int64_t now = monotonic_ns();
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return -1;
+    throw_errno("recv");
+  }
+  if (n == 0) {
+    eof_ = true;
+    return 0;
+  }
+  std::span<const uint8_t> bytes(buf, size_t(n));
+  hash_.update(bytes);
+  ends_scratch_.clear();
+  scanner_.feed(bytes, ends_scratch_);
+  frame_done_ns_.insert(frame_done_ns_.end(), ends_scratch_.size(), now);
+  return n;
+}
+
+bool Connection::set_rcvlowat(int value) {
+  if (value == rcvlowat_) return true;
+  ++counters_.setsockopt_calls;
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value) != 0) return false;
+  rcvlowat_ = value;
+  return true;
+}
+
+}  // namespace rcvq

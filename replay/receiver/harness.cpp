@@ -1,0 +1,199 @@
+#include "receiver/harness.hpp"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+#include "probes/thread_usage.hpp"
+
+namespace rcvq {
+namespace {
+constexpr uint32_t kStopEvent = UINT32_MAX;
+constexpr int kEpollTimeoutMs = 50;
+constexpr int kAcceptTimeoutMs = 5000;
+}  // namespace
+
+ReceiverHarness::ReceiverHarness(const Scenario& scenario, const Network& network, ReceiverMode& mode,
+                                 DataReadyProbe& data_ready)
+    : scenario_(scenario), mode_(mode), data_ready_(data_ready) {
+  const Endpoint ep = network.listen_endpoint();
+  {
+    NetnsGuard inside(network.receiver_netns());
+    listen_fd_ = socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) throw_errno("listen socket");
+  }
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
+    throw_errno("bind " + ep.text);
+  if (listen(listen_fd_, 1024) != 0) throw_errno("listen");
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw_errno("epoll_create1");
+  mode_.prepare(listen_fd_);
+}
+
+ReceiverHarness::~ReceiverHarness() {
+  for (const Connection& c : connections_) data_ready_.unwatch(c.fd());
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+void ReceiverHarness::accept_connections(uint32_t count) {
+  for (uint32_t i = 0; i < count; ++i) {
+    pollfd pfd{listen_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, kAcceptTimeoutMs) != 1)
+      throw RunError(fmt::format("connection {} of {} never reached the listener", i + 1, count));
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) throw_errno("accept");
+    Connection& conn = connections_.emplace_back(fd, scenario_.framing, counters_, i);
+    mode_.on_accept(conn);
+    data_ready_.watch(fd);
+    epoll_event ev{};
+    ev.events = EPOLLIN | (scenario_.receiver.edge_triggered ? EPOLLET : 0);
+    ev.data.u32 = i;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl ADD");
+  }
+}
+
+uint64_t ReceiverHarness::frames_on_every_connection() const {
+  uint64_t least = UINT64_MAX;
+  for (const Connection& c : connections_) least = std::min(least, c.frames_completed());
+  return connections_.empty() ? 0 : least;
+}
+
+ReceiverHarness::Snapshot ReceiverHarness::snapshot() const {
+  Snapshot s;
+  s.counters = counters_;
+  const ThreadUsage usage = ThreadUsage::now();
+  s.cpu_us = usage.cpu_us;
+  s.context_switches = usage.context_switches;
+  for (const Connection& c : connections_) {
+    s.data_ready += data_ready_.count(c.fd());
+    const int64_t segs = tcp_data_segments_in(c.fd());
+    s.data_segments = (segs < 0 || s.data_segments < 0) ? -1 : s.data_segments + segs;
+  }
+  s.time_ns = monotonic_ns();
+  return s;
+}
+
+void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd) {
+  epoll_event stop_ev{};
+  stop_ev.events = EPOLLIN;
+  stop_ev.data.u32 = kStopEvent;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd, &stop_ev) != 0) throw_errno("epoll_ctl ADD stop");
+
+  const uint64_t total = plan.frames.size();
+  const bool edge = scenario_.receiver.edge_triggered;
+  std::vector<uint8_t> buffer(scenario_.receiver.read_size);
+  std::vector<epoll_event> events(connections_.size() + 1);
+  bool measuring = plan.warmup_frames == 0;
+  if (measuring) measure_start_ = snapshot();
+
+  uint64_t frames_seen = 0;
+  size_t open_connections = connections_.size();
+  while (frames_on_every_connection() < total && open_connections > 0) {
+    const int n = epoll_wait(epoll_fd_, events.data(), int(events.size()), kEpollTimeoutMs);
+    ++counters_.epoll_waits;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("epoll_wait");
+    }
+    if (n == 0) {
+      if (monotonic_ns() > deadline_ns) {
+        timed_out_ = true;
+        break;
+      }
+      continue;
+    }
+    ++counters_.wakeups;
+    counters_.events += uint64_t(n);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u32 == kStopEvent) {
+        stopped_ = true;
+        break;
+      }
+      Connection& conn = connections_[events[i].data.u32];
+      ssize_t got;
+      do {
+        got = conn.receive(buffer.data(), buffer.size());
+        if (got > 0) mode_.after_read(conn);
+      } while (edge && got > 0);
+      if (conn.malformed())
+        throw RunError(fmt::format("connection {}: the received stream has a malformed length prefix at "
+                                   "offset {}",
+                                   conn.index(), conn.scanner().malformed_at()));
+      if (got == 0) {
+        ++counters_.other_syscalls;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn.fd(), nullptr);
+        --open_connections;
+      }
+    }
+    if (stopped_) break;
+    uint64_t frames_now = 0;
+    for (const Connection& c : connections_) frames_now += c.frames_completed();
+    if (frames_now == frames_seen) ++counters_.early_wakeups;
+    frames_seen = frames_now;
+    if (!measuring && frames_on_every_connection() >= plan.warmup_frames) {
+      measure_start_ = snapshot();
+      measuring = true;
+    }
+    if (monotonic_ns() > deadline_ns) {
+      timed_out_ = true;
+      break;
+    }
+  }
+  measure_end_ = snapshot();
+  if (!measuring) measure_start_ = measure_end_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stop_fd, nullptr);
+}
+
+ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_ns,
+                                             const std::vector<int64_t>& sent_ns) const {
+  ModeRepetition rep;
+  const uint64_t warmup = plan.warmup_frames;
+  StreamHash expected;
+  expected.update(plan.stream);
+  std::vector<std::string> problems;
+  for (const Connection& c : connections_) {
+    const auto& done = c.frame_done_ns();
+    for (uint64_t f = warmup; f < done.size(); ++f) {
+      const PlannedFrame& frame = plan.frames[f];
+      rep.latency.record(done[f] - (t0_ns + frame.due_ns));
+      if (frame.last_segment < sent_ns.size() && sent_ns[frame.last_segment] != 0)
+        rep.latency_from_send.record(done[f] - sent_ns[frame.last_segment]);
+      rep.bytes += frame.end - frame.start;
+    }
+    rep.frames += done.size() > warmup ? done.size() - warmup : 0;
+    if (done.size() != plan.frames.size())
+      problems.push_back(fmt::format("connection {} received {} of {} frames", c.index(), done.size(),
+                                     plan.frames.size()));
+    else if (c.hash() != expected.value())
+      problems.push_back(fmt::format("connection {}: received bytes differ from the sent stream", c.index()));
+  }
+  rep.integrity_ok = problems.empty() && !connections_.empty();
+  rep.integrity_detail = problems.empty() ? "stream hash matches on every connection"
+                                          : fmt::format("{}", fmt::join(problems, "; "));
+  rep.counters = measure_end_.counters - measure_start_.counters;
+  rep.cpu_us = Measured::of(double(measure_end_.cpu_us - measure_start_.cpu_us));
+  rep.ctx_switches = Measured::of(double(measure_end_.context_switches - measure_start_.context_switches));
+  rep.kernel_data_ready = data_ready_.available()
+                              ? Measured::of(double(measure_end_.data_ready - measure_start_.data_ready))
+                              : Measured::missing(data_ready_.reason());
+  rep.segments_achieved =
+      measure_end_.data_segments >= 0
+          ? Measured::of(double(measure_end_.data_segments - measure_start_.data_segments))
+          : Measured::missing("TCP_INFO has no tcpi_data_segs_in on this kernel");
+  rep.segments_planned = plan.planned_segments_per_frame();
+  rep.wall_ns = measure_end_.time_ns - measure_start_.time_ns;
+  return rep;
+}
+
+}  // namespace rcvq

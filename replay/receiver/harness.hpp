@@ -1,0 +1,65 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "plan/plan.hpp"
+#include "probes/data_ready.hpp"
+#include "receiver/connection.hpp"
+#include "receiver/mode.hpp"
+#include "results/run_result.hpp"
+#include "transport/network.hpp"
+
+namespace rcvq {
+
+// The one receiver loop every mode shares: a listener in the receiver's namespace,
+// one epoll set over all connections, level- or edge-triggered, a frame assembler per
+// connection. The mode strategy only configures sockets and reacts after reads.
+class ReceiverHarness {
+ public:
+  ReceiverHarness(const Scenario& scenario, const Network& network, ReceiverMode& mode,
+                  DataReadyProbe& data_ready);
+  ~ReceiverHarness();
+  ReceiverHarness(const ReceiverHarness&) = delete;
+  ReceiverHarness& operator=(const ReceiverHarness&) = delete;
+
+  // Accepts every connection the replayer opened and hands each to the mode before
+  // any data flows.
+  void accept_connections(uint32_t count);
+  const std::vector<Connection>& connections() const { return connections_; }
+
+  // Receives until every connection holds every planned frame (or EOF, the deadline,
+  // or a stop request). Run on the thread whose CPU is to be measured.
+  // `stop_fd` is an eventfd that becomes readable on a stop request.
+  void receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd);
+
+  // Metrics over the post-warm-up frames; `t0_ns` and `sent_ns` come from the replayer.
+  ModeRepetition measurements(const ReplayPlan& plan, int64_t t0_ns,
+                              const std::vector<int64_t>& sent_ns) const;
+
+  bool stopped() const { return stopped_; }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  struct Snapshot {
+    ReceiverCounters counters;
+    int64_t cpu_us = 0, context_switches = 0;
+    uint64_t data_ready = 0;
+    int64_t data_segments = 0;  // -1 when TCP_INFO lacks the counter
+    int64_t time_ns = 0;
+  };
+  Snapshot snapshot() const;
+  uint64_t frames_on_every_connection() const;
+
+  const Scenario& scenario_;
+  ReceiverMode& mode_;
+  DataReadyProbe& data_ready_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  std::vector<Connection> connections_;
+  ReceiverCounters counters_;
+  Snapshot measure_start_, measure_end_;
+  bool stopped_ = false, timed_out_ = false;
+};
+
+}  // namespace rcvq

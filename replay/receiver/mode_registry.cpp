@@ -1,0 +1,25 @@
+#include "receiver/modes/modes.hpp"
+
+namespace rcvq {
+
+const std::vector<ModeDefinition>& receiver_modes() {
+  static const std::vector<ModeDefinition> modes = {
+      baseline_mode(),
+      lowat_user_mode(),
+  };
+  return modes;
+}
+
+const std::vector<std::string>& mode_names() {
+  static const std::vector<std::string> names = {"baseline", "lowat-user", "strparser", "autolowat",
+                                                 "autolowat-model"};
+  return names;
+}
+
+const ModeDefinition* find_mode(const std::string& name) {
+  for (const ModeDefinition& m : receiver_modes())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+}  // namespace rcvq

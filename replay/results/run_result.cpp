@@ -1,0 +1,170 @@
+#include "results/run_result.hpp"
+
+#include <algorithm>
+
+namespace rcvq {
+namespace {
+
+using json = nlohmann::json;
+
+double per_frame(double total, uint64_t frames) { return frames ? total / double(frames) : 0.0; }
+
+json latency_json(const Histogram& h) {
+  if (h.count() == 0) return nullptr;
+  return {{"p50", h.value_at_percentile(50)},   {"p90", h.value_at_percentile(90)},
+          {"p99", h.value_at_percentile(99)},   {"p999", h.value_at_percentile(99.9)},
+          {"max", h.max()},                     {"min", h.min()},
+          {"mean", h.mean()},                   {"stddev", h.stddev()},
+          {"count", h.count()}};
+}
+
+// Per-frame view of everything a repetition (or a pool of them) counted.
+struct Totals {
+  uint64_t frames = 0, bytes = 0;
+  ReceiverCounters counters;
+  Measured data_ready = Measured::of(0), segments = Measured::of(0), cpu = Measured::of(0),
+           ctx = Measured::of(0);
+  double segments_planned = 0;
+  Histogram latency, latency_from_send;
+  int64_t wall_ns = 0;
+  bool integrity_ok = true, predicted = false;
+  std::vector<std::string> integrity_details;
+
+  void add(const ModeRepetition& r) {
+    frames += r.frames;
+    bytes += r.bytes;
+    counters.epoll_waits += r.counters.epoll_waits;
+    counters.wakeups += r.counters.wakeups;
+    counters.early_wakeups += r.counters.early_wakeups;
+    counters.events += r.counters.events;
+    counters.recv_calls += r.counters.recv_calls;
+    counters.setsockopt_calls += r.counters.setsockopt_calls;
+    counters.other_syscalls += r.counters.other_syscalls;
+    for (auto [sum, part] : {std::pair{&data_ready, &r.kernel_data_ready}, {&segments, &r.segments_achieved},
+                             {&cpu, &r.cpu_us}, {&ctx, &r.ctx_switches}}) {
+      if (sum->value && part->value) *sum->value += *part->value;
+      else if (sum->value) *sum = *part;
+    }
+    segments_planned = r.segments_planned;
+    latency.merge(r.latency);
+    latency_from_send.merge(r.latency_from_send);
+    wall_ns += r.wall_ns;
+    integrity_ok = integrity_ok && r.integrity_ok;
+    integrity_details.push_back(r.integrity_detail);
+    predicted = predicted || r.predicted;
+  }
+
+  json to_json() const {
+    json reasons = json::object();
+    auto measured = [&](const char* key, const Measured& m) -> json {
+      if (m.value) return per_frame(*m.value, frames);
+      reasons[key] = m.reason;
+      return nullptr;
+    };
+    json j = {
+        {"frames", frames},
+        {"bytes", bytes},
+        {"wakeups_per_frame", per_frame(double(counters.wakeups), frames)},
+        {"early_wakeups_per_frame", per_frame(double(counters.early_wakeups), frames)},
+        {"recv_calls_per_frame", per_frame(double(counters.recv_calls), frames)},
+        {"setsockopt_per_frame", per_frame(double(counters.setsockopt_calls), frames)},
+        {"epoll_waits_per_frame", per_frame(double(counters.epoll_waits), frames)},
+        {"syscalls_per_frame", per_frame(double(counters.syscalls()), frames)},
+        {"segments_per_frame_planned", segments_planned},
+        {"latency_ns", latency_json(latency)},
+        {"latency_from_send_ns", latency_json(latency_from_send)},
+        {"integrity", integrity_ok ? "ok" : "mismatch"},
+        {"predicted", predicted},
+        {"wall_s", double(wall_ns) / 1e9},
+        {"frames_per_s", wall_ns > 0 ? double(frames) * 1e9 / double(wall_ns) : 0.0},
+        {"counts",
+         {{"epoll_waits", counters.epoll_waits},
+          {"wakeups", counters.wakeups},
+          {"early_wakeups", counters.early_wakeups},
+          {"events", counters.events},
+          {"recv_calls", counters.recv_calls},
+          {"setsockopt_calls", counters.setsockopt_calls},
+          {"other_syscalls", counters.other_syscalls}}},
+    };
+    j["kernel_data_ready_per_frame"] = measured("kernel_data_ready_per_frame", data_ready);
+    j["segments_per_frame_achieved"] = measured("segments_per_frame_achieved", segments);
+    j["cpu_us_per_frame"] = measured("cpu_us_per_frame", cpu);
+    j["ctx_switches_per_frame"] = measured("ctx_switches_per_frame", ctx);
+    if (!integrity_ok) {
+      json details = json::array();
+      for (const auto& d : integrity_details) details.push_back(d);
+      j["integrity_detail"] = details;
+    }
+    j["unavailable"] = reasons;
+    return j;
+  }
+};
+
+json spread(const std::vector<double>& values) {
+  if (values.empty()) return nullptr;
+  std::vector<double> v = values;
+  std::sort(v.begin(), v.end());
+  const double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return {{"min", v.front()}, {"median", median}, {"max", v.back()}, {"n", v.size()}};
+}
+
+}  // namespace
+
+json repetition_json(const ModeRepetition& rep) {
+  Totals t;
+  t.add(rep);
+  json j = t.to_json();
+  j["extra"] = rep.extra;
+  return j;
+}
+
+json aggregate_metrics(const ModeResult& mode) {
+  Totals pooled;
+  for (const ModeRepetition& r : mode.repetitions) pooled.add(r);
+  json j = pooled.to_json();
+  // Spread of each per-frame metric across repetitions: the noise a comparison must beat.
+  json spreads = json::object();
+  std::vector<json> reps;
+  for (const ModeRepetition& r : mode.repetitions) reps.push_back(repetition_json(r));
+  for (const char* key : {"wakeups_per_frame", "early_wakeups_per_frame", "recv_calls_per_frame",
+                          "setsockopt_per_frame", "syscalls_per_frame", "kernel_data_ready_per_frame",
+                          "segments_per_frame_achieved", "cpu_us_per_frame", "ctx_switches_per_frame",
+                          "frames_per_s"}) {
+    std::vector<double> values;
+    for (const json& r : reps)
+      if (r[key].is_number()) values.push_back(r[key].get<double>());
+    spreads[key] = spread(values);
+  }
+  for (const char* p : {"p50", "p99", "p999"}) {
+    std::vector<double> values;
+    for (const json& r : reps)
+      if (r["latency_ns"].is_object()) values.push_back(r["latency_ns"][p].get<double>());
+    spreads[std::string("latency_") + p + "_ns"] = spread(values);
+  }
+  j["spread"] = spreads;
+  return j;
+}
+
+json to_json(const RunResult& run) {
+  json modes = json::object();
+  for (const ModeResult& m : run.modes) {
+    json mj = {{"status", m.status}, {"reason", m.reason}};
+    json reps = json::array();
+    for (const ModeRepetition& r : m.repetitions) reps.push_back(repetition_json(r));
+    mj["repetitions"] = reps;
+    mj["metrics"] = m.repetitions.empty() ? json(nullptr) : aggregate_metrics(m);
+    modes[m.mode] = mj;
+  }
+  return {{"format", "rcvqbench-run/1"},
+          {"complete", run.complete},
+          {"started_utc", run.started_utc},
+          {"scenario", run.scenario},
+          {"host", run.host},
+          {"probe", run.probe},
+          {"plan", run.plan},
+          {"transport", run.transport},
+          {"warnings", run.warnings},
+          {"modes", modes}};
+}
+
+}  // namespace rcvq

@@ -1,0 +1,201 @@
+#include "run/runner.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+#include "common/stop.hpp"
+#include "plan/plan.hpp"
+#include "probes/data_ready.hpp"
+#include "probes/host_probe.hpp"
+#include "receiver/harness.hpp"
+#include "receiver/mode.hpp"
+#include "results/writer.hpp"
+#include "source/source_stream.hpp"
+#include "transport/network.hpp"
+
+namespace rcvq {
+namespace {
+
+using json = nlohmann::json;
+
+// Time between the connections being ready and the first planned send: lets both
+// threads reach their loops before the clock starts.
+constexpr int64_t kStartDelayNs = 20'000'000;
+
+json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json j = json::object();
+      for (const auto& kv : node) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      json j = json::array();
+      for (const auto& item : node) j.push_back(yaml_to_json(item));
+      return j;
+    }
+    case YAML::NodeType::Scalar: return node.Scalar();
+    default: return nullptr;
+  }
+}
+
+json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
+  return {{"source", plan.source_description},
+          {"framing", sc.framing.name},
+          {"stream_bytes", plan.stream.size()},
+          {"frames", plan.frames.size()},
+          {"warmup_frames", plan.warmup_frames},
+          {"segments", plan.segments.size()},
+          {"segments_per_frame", plan.planned_segments_per_frame()},
+          {"duration_s", double(plan.duration_ns()) / 1e9},
+          {"cut", to_string(sc.segmentation.kind)},
+          {"connections", sc.receiver.connections}};
+}
+
+ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network,
+                        const ModeDefinition& def, DataReadyProbe& data_ready) {
+  StopSignal& stop = StopSignal::instance();
+  std::unique_ptr<ReceiverMode> mode = def.make(sc);
+  ReceiverHarness harness(sc, network, *mode, data_ready);
+  std::unique_ptr<Replayer> replayer = network.make_replayer(sc);
+  replayer->connect(sc.receiver.connections);
+  harness.accept_connections(sc.receiver.connections);
+
+  const int64_t t0 = monotonic_ns() + kStartDelayNs;
+  const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
+  std::vector<int64_t> sent_ns;
+  std::exception_ptr sender_error;
+  std::thread sender([&] {
+    try {
+      replayer->replay(plan, t0, sent_ns, stop.flag());
+      replayer->finish();
+    } catch (...) {
+      sender_error = std::current_exception();
+    }
+  });
+  std::exception_ptr receiver_error;
+  // The receiver loop gets its own thread so its rusage covers nothing else.
+  std::thread receiver([&] {
+    try {
+      harness.receive(plan, deadline, stop.fd());
+    } catch (...) {
+      receiver_error = std::current_exception();
+    }
+  });
+  receiver.join();
+  if (receiver_error) {
+    stop.request();  // unblock the sender; the run is over anyway
+    sender.join();
+    std::rethrow_exception(receiver_error);
+  }
+  sender.join();
+  if (sender_error) std::rethrow_exception(sender_error);
+  if (harness.stopped()) throw RunError("interrupted");
+  if (harness.timed_out())
+    throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
+  ModeRepetition rep = harness.measurements(plan, t0, sent_ns);
+  rep.extra["sender"] = replayer->stats();
+  mode->finish(plan, rep);
+  return rep;
+}
+
+void warn_on_segment_drift(const Scenario& sc, RunResult& result) {
+  for (const ModeResult& m : result.modes) {
+    if (m.repetitions.empty()) continue;
+    const json metrics = aggregate_metrics(m);
+    const json& achieved = metrics["segments_per_frame_achieved"];
+    const double planned = metrics["segments_per_frame_planned"].get<double>();
+    if (!achieved.is_number() || planned <= 0) continue;
+    const double drift = std::abs(achieved.get<double>() / planned - 1.0);
+    if (drift > 0.05)
+      result.warnings.push_back(fmt::format(
+          "{}: {:.2f} segments/frame achieved vs {:.2f} planned ({:.0f}% off): the {} transport "
+          "merged or split the planned sends{}",
+          m.mode, achieved.get<double>(), planned, drift * 100, to_string(sc.transport.kind),
+          sc.segmentation.chunk_gap_us == 0 ? " (no gap between chunks lets them coalesce)" : ""));
+  }
+}
+
+}  // namespace
+
+RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
+  StopSignal& stop = StopSignal::instance();
+  RunOutcome outcome;
+  RunResult& result = outcome.result;
+  result.started_utc = utc_timestamp();
+  result.scenario = {{"name", sc.name}, {"path", sc.path}, {"config", yaml_to_json(YAML::Load(sc.yaml))}};
+  result.host = describe_host();
+
+  const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;
+  for (const std::string& name : modes)
+    if (std::find(mode_names().begin(), mode_names().end(), name) == mode_names().end())
+      throw InputError(fmt::format("unknown mode '{}' (known: {})", name, fmt::join(mode_names(), ", ")));
+
+  const ReplayPlan plan = build_plan(sc, load_source(sc));
+  result.plan = plan_summary(sc, plan);
+  const HostProbe probe = probe_host();
+  result.probe = probe.to_json();
+
+  // Decide once per mode whether it can run here.
+  std::vector<const ModeDefinition*> runnable;
+  for (const std::string& name : modes) {
+    ModeResult& m = result.modes.emplace_back();
+    m.mode = name;
+    const ModeDefinition* def = find_mode(name);
+    if (!def) {
+      m.status = "unsupported";
+      m.reason = "this build of rcvqbench does not include the mode yet";
+    } else if (ModeSupport why = def->unsupported(sc, probe)) {
+      m.status = "unsupported";
+      m.reason = *why;
+    }
+    runnable.push_back(m.status == "ok" ? def : nullptr);
+  }
+
+  std::unique_ptr<Network> network = make_network(sc);
+  result.transport = network->describe();
+  const bool want_arrivals = std::find(modes.begin(), modes.end(), "autolowat-model") != modes.end();
+  DataReadyProbe data_ready(want_arrivals);
+
+  for (uint32_t rep = 0; rep < sc.run.repetitions && !stop.requested(); ++rep) {
+    for (size_t i = 0; i < modes.size() && !stop.requested(); ++i) {
+      if (!runnable[i]) continue;
+      ModeResult& m = result.modes[i];
+      const int64_t started = monotonic_ns();
+      try {
+        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready));
+        if (!settings.quiet) {
+          const ModeRepetition& r = m.repetitions.back();
+          fmt::print(stderr, "[{}/{}] {:<16} {} frames, {:.2f} wakeups/frame, integrity {} ({:.1f} s)\n",
+                     rep + 1, sc.run.repetitions, m.mode, r.frames,
+                     r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0,
+                     r.integrity_ok ? "ok" : "MISMATCH", double(monotonic_ns() - started) / 1e9);
+        }
+      } catch (const RunError& e) {
+        if (stop.requested()) break;
+        m.status = "failed";
+        m.reason = fmt::format("repetition {}: {}", rep + 1, e.what());
+        runnable[i] = nullptr;
+        if (!settings.quiet) fmt::print(stderr, "[{}/{}] {:<16} failed: {}\n", rep + 1, sc.run.repetitions, m.mode, e.what());
+      }
+    }
+  }
+
+  outcome.interrupted = stop.requested();
+  result.complete = !outcome.interrupted;
+  if (outcome.interrupted) result.warnings.push_back("interrupted: repetitions are missing");
+  warn_on_segment_drift(sc, result);
+  for (const ModeResult& m : result.modes) {
+    if (m.status == "failed") outcome.any_failed = true;
+    for (const ModeRepetition& r : m.repetitions) outcome.any_failed = outcome.any_failed || !r.integrity_ok;
+  }
+  if (settings.write_results) outcome.results_dir = write_results(settings.results_root, result, sc.name);
+  return outcome;
+}
+
+}  // namespace rcvq

@@ -1,0 +1,29 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "results/run_result.hpp"
+#include "scenario/scenario.hpp"
+
+namespace rcvq {
+
+struct RunSettings {
+  std::vector<std::string> modes;  // empty: the scenario's list
+  std::string results_root = "results";
+  bool write_results = true;
+  bool quiet = false;  // no progress lines on stderr
+};
+
+struct RunOutcome {
+  RunResult result;
+  std::string results_dir;  // empty when nothing was written
+  bool interrupted = false;
+  bool any_failed = false;  // a mode failed or lost integrity
+};
+
+// The whole data flow for one scenario: source -> plan -> transport -> every mode's
+// receiver, repetitions interleaved across modes so drift hits them alike -> results.
+// Throws InputError for bad input; host failures mark the mode `failed`.
+RunOutcome run_scenario(const Scenario& scenario, const RunSettings& settings);
+
+}  // namespace rcvq

@@ -1,0 +1,198 @@
+// Kernel-socket transports: loopback inside one private namespace, or a veth pair
+// joining two. The replayer is an ordinary TCP client whose sends are paced so each
+// planned chunk leaves as its own segment.
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+#include "transport/network.hpp"
+#include "transport/tap/tap_network.hpp"
+
+namespace rcvq {
+namespace {
+
+constexpr uint16_t kListenPort = 5001;
+// Benchmarking ranges (RFC 2544, RFC 5180): never routed, and only ever configured
+// inside namespaces this tool created.
+constexpr const char* kSenderV4 = "198.18.0.1";
+constexpr const char* kReceiverV4 = "198.18.0.2";
+constexpr const char* kSenderV6 = "2001:2::1";
+constexpr const char* kReceiverV6 = "2001:2::2";
+
+class SocketReplayer : public Replayer {
+ public:
+  SocketReplayer(const Netns& ns, Endpoint target, const Segmentation& seg)
+      : ns_(ns), target_(std::move(target)), seg_(seg) {}
+  ~SocketReplayer() override {
+    for (int fd : fds_) close(fd);
+  }
+
+  void connect(uint32_t connections) override {
+    NetnsGuard inside(ns_);
+    for (uint32_t i = 0; i < connections; ++i) {
+      int fd = socket(target_.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) throw_errno("sender socket");
+      fds_.push_back(fd);
+      int one = 1;
+      if (seg_.nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        throw_errno("TCP_NODELAY");
+      if (seg_.mss) {
+        int mss = int(seg_.mss);
+        if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) != 0) throw_errno("TCP_MAXSEG");
+      }
+      // Bounded blocking: a receiver that stops reading must not hang the sender
+      // past a stop request.
+      timeval tv{0, 200'000};
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) != 0)
+        throw_errno("connect to " + target_.text);
+    }
+  }
+
+  void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
+              const std::atomic<bool>& stop) override {
+    sent_ns.assign(plan.segments.size(), 0);
+    for (size_t i = 0; i < plan.segments.size() && !stop.load(std::memory_order_relaxed); ++i) {
+      const PlannedSegment& seg = plan.segments[i];
+      sleep_until_ns(t0_ns + seg.send_at_ns);
+      sent_ns[i] = monotonic_ns();
+      for (int fd : fds_) send_all(fd, plan.stream.data() + seg.offset, seg.length, stop);
+    }
+  }
+
+  void finish() override {
+    for (int fd : fds_) shutdown(fd, SHUT_WR);
+  }
+
+ private:
+  static void send_all(int fd, const uint8_t* data, size_t len, const std::atomic<bool>& stop) {
+    while (len > 0) {
+      ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+      if (n < 0) {
+        if ((errno == EAGAIN || errno == EINTR) && !stop.load(std::memory_order_relaxed)) continue;
+        if (stop.load(std::memory_order_relaxed)) return;
+        throw_errno("send");
+      }
+      data += n;
+      len -= size_t(n);
+    }
+  }
+
+  const Netns& ns_;
+  Endpoint target_;
+  Segmentation seg_;
+  std::vector<int> fds_;
+};
+
+class LoopbackNetwork : public Network {
+ public:
+  explicit LoopbackNetwork(const Scenario& sc) : ns_(Netns::create()), ipv6_(sc.transport.ipv6) {
+    if (sc.transport.mtu) ns_.run({"ip", "link", "set", "lo", "mtu", std::to_string(sc.transport.mtu)});
+    mtu_ = sc.transport.mtu ? sc.transport.mtu : 65536;
+  }
+  const Netns& receiver_netns() const override { return ns_; }
+  Endpoint listen_endpoint() const override {
+    return Endpoint::parse(ipv6_ ? "::1" : "127.0.0.1", kListenPort);
+  }
+  std::unique_ptr<Replayer> make_replayer(const Scenario& sc) override {
+    return std::make_unique<SocketReplayer>(ns_, listen_endpoint(), sc.segmentation);
+  }
+  nlohmann::json describe() const override {
+    return {{"kind", "loopback"}, {"device", "lo"}, {"mtu", mtu_}, {"namespaces", 1},
+            {"address", listen_endpoint().text}};
+  }
+
+ private:
+  Netns ns_;
+  bool ipv6_;
+  uint32_t mtu_ = 0;
+};
+
+class VethNetwork : public Network {
+ public:
+  explicit VethNetwork(const Scenario& sc)
+      : sender_(Netns::create()), receiver_(Netns::create()), transport_(sc.transport) {
+    sender_.run({"ip", "link", "add", kSenderDev, "type", "veth", "peer", "name", kReceiverDev,
+                 "netns", receiver_.path()});
+    configure(sender_, kSenderDev, transport_.ipv6 ? kSenderV6 : kSenderV4);
+    configure(receiver_, kReceiverDev, transport_.ipv6 ? kReceiverV6 : kReceiverV4);
+  }
+  const Netns& receiver_netns() const override { return receiver_; }
+  Endpoint listen_endpoint() const override {
+    return Endpoint::parse(transport_.ipv6 ? kReceiverV6 : kReceiverV4, kListenPort);
+  }
+  std::unique_ptr<Replayer> make_replayer(const Scenario& sc) override {
+    return std::make_unique<SocketReplayer>(sender_, listen_endpoint(), sc.segmentation);
+  }
+  nlohmann::json describe() const override {
+    return {{"kind", "veth"},
+            {"devices", {kSenderDev, kReceiverDev}},
+            {"mtu", transport_.mtu ? transport_.mtu : 1500},
+            {"tso", transport_.tso},
+            {"gso", transport_.gso},
+            {"gro", transport_.gro},
+            {"namespaces", 2},
+            {"address", listen_endpoint().text}};
+  }
+
+ private:
+  static constexpr const char* kSenderDev = "rqs0";
+  static constexpr const char* kReceiverDev = "rqr0";
+
+  void configure(const Netns& ns, const char* dev, const char* address) {
+    const bool v6 = transport_.ipv6;
+    if (transport_.mtu) ns.run({"ip", "link", "set", dev, "mtu", std::to_string(transport_.mtu)});
+    auto onoff = [](bool on) { return std::string(on ? "on" : "off"); };
+    ns.run({"ethtool", "-K", dev, "tso", onoff(transport_.tso), "gso", onoff(transport_.gso), "gro",
+            onoff(transport_.gro)});
+    if (v6)
+      ns.run({"ip", "-6", "addr", "add", std::string(address) + "/64", "dev", dev, "nodad"});
+    else
+      ns.run({"ip", "addr", "add", std::string(address) + "/24", "dev", dev});
+    ns.run({"ip", "link", "set", dev, "up"});
+  }
+
+  Netns sender_;
+  Netns receiver_;
+  Transport transport_;
+};
+
+}  // namespace
+
+Endpoint Endpoint::parse(const std::string& ip, uint16_t port) {
+  Endpoint e;
+  if (ip.find(':') != std::string::npos) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, ip.c_str(), &a->sin6_addr) != 1) throw RunError("bad IPv6 address " + ip);
+    e.len = sizeof *a;
+    e.text = fmt::format("[{}]:{}", ip, port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    if (inet_pton(AF_INET, ip.c_str(), &a->sin_addr) != 1) throw RunError("bad IPv4 address " + ip);
+    e.len = sizeof *a;
+    e.text = fmt::format("{}:{}", ip, port);
+  }
+  return e;
+}
+
+std::unique_ptr<Network> make_network(const Scenario& sc) {
+  switch (sc.transport.kind) {
+    case Transport::Kind::Loopback: return std::make_unique<LoopbackNetwork>(sc);
+    case Transport::Kind::Veth: return std::make_unique<VethNetwork>(sc);
+    case Transport::Kind::Tap: return make_tap_network(sc);
+  }
+  throw RunError("unknown transport");
+}
+
+}  // namespace rcvq
