@@ -9,6 +9,8 @@
 #include "common/stop.hpp"
 #include "plan/plan.hpp"
 #include "probes/host_probe.hpp"
+#include "report/compare.hpp"
+#include "report/report.hpp"
 #include "results/writer.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
@@ -72,6 +74,16 @@ int main(int argc, char** argv) {
   CLI::App* probe = app.add_subcommand("probe", "What this kernel and host support");
   probe->add_flag("--json", json_out, "JSON output");
 
+  ReportOptions report_options;
+  CLI::App* report = app.add_subcommand("report", "Text and HTML report with SVG plots of a results directory");
+  report->add_option("results", report_options.results_dir, "Results directory (or its run.json)")->required();
+  report->add_option("--html", report_options.html_path, "HTML file to write (default: <results>/report.html)");
+
+  std::string compare_a, compare_b;
+  CLI::App* compare = app.add_subcommand("compare", "Metric-by-metric difference of two runs, against their noise");
+  compare->add_option("run_a", compare_a, "Results directory (or run.json) A")->required();
+  compare->add_option("run_b", compare_b, "Results directory (or run.json) B")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +109,8 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (*probe) return probe_command(json_out);
+    if (*report) return report_command(report_options);
+    if (*compare) return compare_command(compare_a, compare_b);
   } catch (const InputError& e) {
     fmt::print(stderr, "rcvqbench: {}\n", e.what());
     return kExitBadInput;

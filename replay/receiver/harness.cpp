@@ -98,6 +98,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   if (measuring) measure_start_ = snapshot();
 
   uint64_t frames_seen = 0;
+  const uint64_t timeline_end = plan.warmup_frames + kTimelineFrames;
   size_t open_connections = connections_.size();
   while (frames_on_every_connection() < total && open_connections > 0) {
     const int n = epoll_wait(epoll_fd_, events.data(), int(events.size()), kEpollTimeoutMs);
@@ -114,6 +115,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
       continue;
     }
     ++counters_.wakeups;
+    if (measuring && connections_[0].frames_completed() < timeline_end) wakeup_ns_.push_back(monotonic_ns());
     counters_.events += uint64_t(n);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u32 == kStopEvent) {
@@ -141,6 +143,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
     for (const Connection& c : connections_) frames_now += c.frames_completed();
     if (frames_now == frames_seen) ++counters_.early_wakeups;
     frames_seen = frames_now;
+    if (frames_progress_) frames_progress_->store(frames_on_every_connection(), std::memory_order_relaxed);
     if (!measuring && frames_on_every_connection() >= plan.warmup_frames) {
       measure_start_ = snapshot();
       measuring = true;
@@ -153,6 +156,28 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   measure_end_ = snapshot();
   if (!measuring) measure_start_ = measure_end_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stop_fd, nullptr);
+}
+
+FrameTimeline ReceiverHarness::timeline(const ReplayPlan& plan, int64_t t0_ns,
+                                        const std::vector<int64_t>& sent_ns) const {
+  FrameTimeline t;
+  if (connections_.empty()) return t;
+  const auto& done = connections_[0].frame_done_ns();
+  const uint64_t first = plan.warmup_frames;
+  const uint64_t end = std::min<uint64_t>(first + kTimelineFrames, done.size());
+  for (uint64_t f = first; f < end; ++f) {
+    const PlannedFrame& frame = plan.frames[f];
+    t.frames.push_back({f, frame.due_ns, done[f] - t0_ns});
+    for (uint32_t s = frame.first_segment; s <= frame.last_segment; ++s) {
+      // A segment shared by two frames belongs to the one its last byte completes.
+      if (s == frame.first_segment && f > first && plan.frames[f - 1].last_segment == s) continue;
+      const PlannedSegment& seg = plan.segments[s];
+      const int64_t sent = s < sent_ns.size() && sent_ns[s] != 0 ? sent_ns[s] - t0_ns : 0;
+      t.segments.push_back({f, seg.length, seg.send_at_ns, sent});
+    }
+  }
+  for (int64_t w : wakeup_ns_) t.wakeup_ns.push_back(w - t0_ns);
+  return t;
 }
 
 ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_ns,
@@ -193,6 +218,7 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
           : Measured::missing("TCP_INFO has no tcpi_data_segs_in on this kernel");
   rep.segments_planned = plan.planned_segments_per_frame();
   rep.wall_ns = measure_end_.time_ns - measure_start_.time_ns;
+  rep.timeline = timeline(plan, t0_ns, sent_ns);
   return rep;
 }
 

@@ -26,6 +26,10 @@ class ReceiverHarness {
   // Accepts every connection the replayer opened and hands each to the mode before
   // any data flows.
   void accept_connections(uint32_t count);
+  // Frames complete on every connection, stored as the loop advances (for progress).
+  void publish_frames_to(std::atomic<uint64_t>* frames_received) { frames_progress_ = frames_received; }
+  // Frames after warm-up whose segments and wakeups the report's timeline shows.
+  static constexpr uint64_t kTimelineFrames = 8;
   const std::vector<Connection>& connections() const { return connections_; }
 
   // Receives until every connection holds every planned frame (or EOF, the deadline,
@@ -49,6 +53,7 @@ class ReceiverHarness {
     int64_t time_ns = 0;
   };
   Snapshot snapshot() const;
+  FrameTimeline timeline(const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns) const;
   uint64_t frames_on_every_connection() const;
 
   const Scenario& scenario_;
@@ -59,6 +64,8 @@ class ReceiverHarness {
   std::vector<Connection> connections_;
   ReceiverCounters counters_;
   Snapshot measure_start_, measure_end_;
+  std::vector<int64_t> wakeup_ns_;  // first wakeups after warm-up, for the timeline
+  std::atomic<uint64_t>* frames_progress_ = nullptr;
   bool stopped_ = false, timed_out_ = false;
 };
 

@@ -108,6 +108,15 @@ json spread(const std::vector<double>& values) {
   return {{"min", v.front()}, {"median", median}, {"max", v.back()}, {"n", v.size()}};
 }
 
+json timeline_json(const FrameTimeline& t) {
+  json frames = json::array(), segments = json::array();
+  for (const FrameTimeline::Frame& f : t.frames)
+    frames.push_back({{"index", f.index}, {"due_ns", f.due_ns}, {"done_ns", f.done_ns}});
+  for (const FrameTimeline::Segment& s : t.segments)
+    segments.push_back({{"frame", s.frame}, {"bytes", s.bytes}, {"planned_ns", s.planned_ns}, {"sent_ns", s.sent_ns}});
+  return {{"connection", 0}, {"frames", frames}, {"segments", segments}, {"wakeups_ns", t.wakeup_ns}};
+}
+
 }  // namespace
 
 json repetition_json(const ModeRepetition& rep) {
@@ -115,6 +124,7 @@ json repetition_json(const ModeRepetition& rep) {
   t.add(rep);
   json j = t.to_json();
   j["extra"] = rep.extra;
+  if (!rep.timeline.empty()) j["timeline"] = timeline_json(rep.timeline);
   return j;
 }
 

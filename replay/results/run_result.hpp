@@ -19,6 +19,27 @@ struct Measured {
   static Measured missing(std::string why) { return {std::nullopt, std::move(why)}; }
 };
 
+// What connection 0 saw around the first frames after warm-up, for the report's
+// timeline. Times are ns since the replay start (t0).
+struct FrameTimeline {
+  struct Frame {
+    uint64_t index = 0;
+    int64_t due_ns = 0;   // scheduled send of its last byte
+    int64_t done_ns = 0;  // recv() that completed it returned
+  };
+  struct Segment {
+    uint64_t frame = 0;  // the first shown frame it carries bytes of
+    uint32_t bytes = 0;
+    int64_t planned_ns = 0;
+    int64_t sent_ns = 0;  // handed to send(); 0 when the sender did not record it
+  };
+  std::vector<Frame> frames;
+  std::vector<Segment> segments;
+  std::vector<int64_t> wakeup_ns;  // epoll_wait returns with events
+
+  bool empty() const { return frames.empty(); }
+};
+
 // One repetition of one mode, over the measured (post-warm-up) frames.
 struct ModeRepetition {
   uint64_t frames = 0;
@@ -36,6 +57,7 @@ struct ModeRepetition {
   std::string integrity_detail;
   bool predicted = false;       // numbers come from a model, not from this kernel
   nlohmann::json extra = nlohmann::json::object();  // mode- or transport-specific
+  FrameTimeline timeline;
 };
 
 struct ModeResult {

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "common/clock.hpp"
@@ -14,6 +15,7 @@
 #include "probes/host_probe.hpp"
 #include "receiver/harness.hpp"
 #include "receiver/mode.hpp"
+#include "report/progress.hpp"
 #include "results/writer.hpp"
 #include "source/source_stream.hpp"
 #include "transport/network.hpp"
@@ -44,6 +46,16 @@ json yaml_to_json(const YAML::Node& node) {
   }
 }
 
+// Measured frames by how many planned segments carry their bytes: [{segments, frames}].
+json segments_per_frame_histogram(const ReplayPlan& plan) {
+  std::map<uint32_t, uint64_t> frames_by_segments;
+  for (size_t f = plan.warmup_frames; f < plan.frames.size(); ++f)
+    ++frames_by_segments[plan.frames[f].last_segment - plan.frames[f].first_segment + 1];
+  json bins = json::array();
+  for (const auto& [segments, frames] : frames_by_segments) bins.push_back({{"segments", segments}, {"frames", frames}});
+  return bins;
+}
+
 json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
   return {{"source", plan.source_description},
           {"framing", sc.framing.name},
@@ -52,13 +64,14 @@ json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
           {"warmup_frames", plan.warmup_frames},
           {"segments", plan.segments.size()},
           {"segments_per_frame", plan.planned_segments_per_frame()},
+          {"segments_per_frame_histogram", segments_per_frame_histogram(plan)},
           {"duration_s", double(plan.duration_ns()) / 1e9},
           {"cut", to_string(sc.segmentation.kind)},
           {"connections", sc.receiver.connections}};
 }
 
 ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network,
-                        const ModeDefinition& def, DataReadyProbe& data_ready) {
+                        const ModeDefinition& def, DataReadyProbe& data_ready, ProgressReporter& progress) {
   StopSignal& stop = StopSignal::instance();
   std::unique_ptr<ReceiverMode> mode = def.make(sc);
   ReceiverHarness harness(sc, network, *mode, data_ready);
@@ -68,6 +81,8 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
 
   const int64_t t0 = monotonic_ns() + kStartDelayNs;
   const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
+  progress.schedule(plan.frames.size(), t0, plan.duration_ns());
+  harness.publish_frames_to(&progress.frames_received());
   std::vector<int64_t> sent_ns;
   std::exception_ptr sender_error;
   std::thread sender([&] {
@@ -161,27 +176,24 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.transport = network->describe();
   const bool want_arrivals = std::find(modes.begin(), modes.end(), "autolowat-model") != modes.end();
   DataReadyProbe data_ready(want_arrivals);
+  ProgressReporter progress(ProgressReporter::style_for(stderr, settings.quiet));
 
   for (uint32_t rep = 0; rep < sc.run.repetitions && !stop.requested(); ++rep) {
     for (size_t i = 0; i < modes.size() && !stop.requested(); ++i) {
       if (!runnable[i]) continue;
       ModeResult& m = result.modes[i];
-      const int64_t started = monotonic_ns();
+      progress.begin(m.mode, rep + 1, sc.run.repetitions);
       try {
-        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready));
-        if (!settings.quiet) {
-          const ModeRepetition& r = m.repetitions.back();
-          fmt::print(stderr, "[{}/{}] {:<16} {} frames, {:.2f} wakeups/frame, integrity {} ({:.1f} s)\n",
-                     rep + 1, sc.run.repetitions, m.mode, r.frames,
-                     r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0,
-                     r.integrity_ok ? "ok" : "MISMATCH", double(monotonic_ns() - started) / 1e9);
-        }
+        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready, progress));
+        ModeRepetition& r = m.repetitions.back();
+        if (rep > 0) r.timeline = {};  // the report draws the first; more only bloat run.json
+        progress.finished(r.frames, r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0, r.integrity_ok);
       } catch (const RunError& e) {
         if (stop.requested()) break;
         m.status = "failed";
         m.reason = fmt::format("repetition {}: {}", rep + 1, e.what());
         runnable[i] = nullptr;
-        if (!settings.quiet) fmt::print(stderr, "[{}/{}] {:<16} failed: {}\n", rep + 1, sc.run.repetitions, m.mode, e.what());
+        progress.failed(e.what());
       }
     }
   }

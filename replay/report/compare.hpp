@@ -1,0 +1,37 @@
+#pragma once
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "report/metric_specs.hpp"
+#include "report/run_data.hpp"
+
+namespace rcvq {
+
+// Whether B differs from A by more than the repetitions' noise: the min..max ranges
+// of the two runs' repetitions do not overlap.
+enum class NoiseVerdict { kOutside, kWithin, kUnknown };
+
+struct MetricChange {
+  std::string mode;
+  const MetricSpec* spec = nullptr;
+  std::optional<double> a, b;
+  std::optional<Spread> a_spread, b_spread;
+  NoiseVerdict verdict = NoiseVerdict::kUnknown;
+  std::string why_unknown;
+
+  std::optional<double> ratio() const;  // b / a
+};
+
+NoiseVerdict judge_noise(const std::optional<Spread>& a, const std::optional<Spread>& b, std::string* why);
+
+// Every metric of every mode that either run measured, A then B.
+std::vector<MetricChange> compare_runs(const LoadedRun& a, const LoadedRun& b);
+// Scenario, kernel and plan differences worth knowing before reading the numbers.
+std::vector<std::string> context_differences(const LoadedRun& a, const LoadedRun& b);
+
+void print_run_comparison(std::ostream& out, const LoadedRun& a, const LoadedRun& b);
+int compare_command(const std::string& run_a, const std::string& run_b);
+
+}  // namespace rcvq

@@ -1,0 +1,139 @@
+#include "report/run_data.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/errors.hpp"
+
+namespace rcvq {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot be read", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+const json& null_json() {
+  static const json null;
+  return null;
+}
+
+}  // namespace
+
+std::vector<std::string> LoadedRun::mode_names() const {
+  std::vector<std::string> names;
+  // run.json keeps modes as an object; its "receiver.modes" echo gives the run's order.
+  for (const auto& [name, _] : run["modes"].items()) names.push_back(name);
+  const json* order = &run["scenario"];
+  for (const char* key : {"config", "receiver", "modes"}) {
+    if (!order->is_object() || !order->contains(key)) return names;
+    order = &(*order)[key];
+  }
+  if (!order->is_array()) return names;
+  std::vector<std::string> ordered;
+  for (const json& n : *order)
+    if (n.is_string() && run["modes"].contains(n.get<std::string>())) ordered.push_back(n.get<std::string>());
+  for (const std::string& n : names)
+    if (std::find(ordered.begin(), ordered.end(), n) == ordered.end()) ordered.push_back(n);
+  return ordered;
+}
+
+const json& LoadedRun::mode(const std::string& name) const {
+  const json& modes = run["modes"];
+  return modes.contains(name) ? modes[name] : null_json();
+}
+
+const json& LoadedRun::metrics(const std::string& name) const {
+  const json& m = mode(name);
+  return m.is_object() && m.contains("metrics") ? m["metrics"] : null_json();
+}
+
+bool LoadedRun::predicted(const std::string& name) const {
+  const json& m = metrics(name);
+  return m.is_object() && m.value("predicted", false);
+}
+
+std::optional<double> number_at(const json& j, const std::string& pointer) {
+  const json::json_pointer ptr(pointer);
+  if (!j.is_object() || !j.contains(ptr)) return std::nullopt;
+  const json& v = j[ptr];
+  if (!v.is_number()) return std::nullopt;
+  return v.get<double>();
+}
+
+std::vector<PercentilePoint> parse_hgrm(const std::string& text, const std::string& source) {
+  std::vector<PercentilePoint> points;
+  std::istringstream lines(text);
+  std::string line;
+  int line_no = 0;
+  bool header_seen = false;
+  while (std::getline(lines, line)) {
+    ++line_no;
+    std::istringstream fields(line);
+    std::vector<std::string> cols;
+    for (std::string f; fields >> f;) cols.push_back(f);
+    if (cols.empty() || cols[0][0] == '#') continue;
+    if (cols[0] == "Value") {
+      header_seen = true;
+      continue;
+    }
+    if (cols.size() != 3 && cols.size() != 4)
+      throw InputError(fmt::format("{}:{}: expected 3 or 4 columns of an HdrHistogram percentile row", source,
+                                   line_no));
+    PercentilePoint p;
+    try {
+      p.value = std::stod(cols[0]);
+      p.percentile = std::stod(cols[1]);
+      p.total_count = std::stoull(cols[2]);
+      if (cols.size() == 4) p.inverse = std::stod(cols[3]);
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("{}:{}: not a number in '{}'", source, line_no, line));
+    }
+    if (cols.size() == 4) points.push_back(p);  // the 100% row has no finite 1/(1-p)
+  }
+  if (!header_seen) throw InputError(fmt::format("{}: no 'Value Percentile TotalCount' header", source));
+  return points;
+}
+
+LoadedRun load_run(const std::string& path) {
+  LoadedRun loaded;
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    loaded.dir = p.string();
+    loaded.json_path = (p / "run.json").string();
+  } else {
+    loaded.json_path = p.string();
+    loaded.dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  }
+  if (!fs::exists(loaded.json_path, ec))
+    throw InputError(fmt::format("{}: no such file (expected a results directory or its run.json)",
+                                 loaded.json_path));
+  const std::string text = read_text(loaded.json_path);
+  try {
+    loaded.run = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(fmt::format("{}: not valid JSON: {}", loaded.json_path, e.what()));
+  }
+  if (!loaded.run.is_object() || loaded.run.value("format", "") != "rcvqbench-run/1" ||
+      !loaded.run.contains("modes") || !loaded.run["modes"].is_object())
+    throw InputError(fmt::format("{}: not an rcvqbench run (format rcvqbench-run/1 with a modes object)",
+                                 loaded.json_path));
+  for (const std::string& name : loaded.mode_names()) {
+    const fs::path hgrm = fs::path(loaded.dir) / (name + ".hgrm");
+    if (fs::exists(hgrm, ec)) loaded.latency_us[name] = parse_hgrm(read_text(hgrm), hgrm.string());
+  }
+  return loaded;
+}
+
+}  // namespace rcvq
