@@ -6,6 +6,7 @@ const std::vector<ModeDefinition>& receiver_modes() {
   static const std::vector<ModeDefinition> modes = {
       baseline_mode(),
       lowat_user_mode(),
+      strparser_mode(),
   };
   return modes;
 }

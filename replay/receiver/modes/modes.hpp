@@ -7,5 +7,6 @@ namespace rcvq {
 // One factory per receiver mode; mode_registry.cpp lists them in display order.
 ModeDefinition baseline_mode();
 ModeDefinition lowat_user_mode();
+ModeDefinition strparser_mode();
 
 }  // namespace rcvq
