@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "capture/inspect.hpp"
 #include "common/errors.hpp"
 #include "common/stop.hpp"
 #include "plan/plan.hpp"
@@ -74,6 +75,14 @@ int main(int argc, char** argv) {
   CLI::App* probe = app.add_subcommand("probe", "What this kernel and host support");
   probe->add_flag("--json", json_out, "JSON output");
 
+  InspectOptions inspect_options;
+  CLI::App* inspect = app.add_subcommand("inspect", "Flows, TCP reassembly and framing of a pcap/pcapng capture");
+  inspect->add_option("file", inspect_options.path, "Capture file")->required();
+  inspect->add_option("--filter", inspect_options.filter, "libpcap filter expression");
+  inspect->add_option("--framing", inspect_options.framing, "Framing preset, or auto")->capture_default_str();
+  inspect->add_option("--max-flows", inspect_options.max_flows, "Flow cap")->capture_default_str();
+  inspect->add_flag("--json", inspect_options.json, "JSON output");
+
   ReportOptions report_options;
   CLI::App* report = app.add_subcommand("report", "Text and HTML report with SVG plots of a results directory");
   report->add_option("results", report_options.results_dir, "Results directory (or its run.json)")->required();
@@ -111,6 +120,7 @@ int main(int argc, char** argv) {
     if (*probe) return probe_command(json_out);
     if (*report) return report_command(report_options);
     if (*compare) return compare_command(compare_a, compare_b);
+    if (*inspect) return run_inspect_command(inspect_options);
   } catch (const InputError& e) {
     fmt::print(stderr, "rcvqbench: {}\n", e.what());
     return kExitBadInput;

@@ -206,13 +206,13 @@ void FramingDetector::finish() {
   for (auto& trial : trials_) trial->finish();
 }
 
-FramingDetector::Verdict FramingDetector::verdict() const {
+FramingDetector::Verdict FramingDetector::verdict(bool cut_short) const {
   Verdict v;
   std::vector<std::string> reasons;
   for (size_t i = 0; i < trials_.size(); ++i) {
     const FramingTrial& trial = *trials_[i];
     const std::string& name = trial.candidate().name;
-    if (!trial.complete()) {
+    if (!trial.complete(cut_short)) {
       const FramingStats& s = trial.stats();
       reasons.push_back(trial.failed()        ? trial.failure()
                         : s.trailing_bytes    ? fmt::format("{}: {} bytes left in an incomplete frame", name,
@@ -233,7 +233,8 @@ FramingDetector::Verdict FramingDetector::verdict() const {
   }
   if (v.winner) {
     const FramingStats& s = v.winner->stats();
-    v.explanation = fmt::format("{} frames all {} bytes as {} frames{}{}", v.winner->candidate().name,
+    v.explanation = fmt::format("{} frames {} {} bytes as {} frames{}{}", v.winner->candidate().name,
+                                cut_short ? "the first" : "all",
                                 s.framed_bytes, s.frames,
                                 s.preamble_bytes ? fmt::format(" after a {}-byte preamble", s.preamble_bytes) : "",
                                 v.also_complete.empty()

@@ -52,8 +52,11 @@ class FramingTrial {
 
   bool failed() const { return !failure_.empty(); }
   const std::string& failure() const { return failure_; }  // names the stream offset
-  // Frames the whole stream: no failure, at least one frame, nothing left over.
-  bool complete() const { return !failed() && finished_ && stats_.frames > 0 && stats_.trailing_bytes == 0; }
+  // Frames the whole stream: no failure, at least one frame, nothing left over (or,
+  // for a stream cut short by a gap, only the frame the gap interrupted).
+  bool complete(bool cut_short = false) const {
+    return !failed() && finished_ && stats_.frames > 0 && (cut_short || stats_.trailing_bytes == 0);
+  }
   const Framing& candidate() const { return candidate_; }
   // The framing with its preamble decided (valid once a preamble is known).
   const Framing& resolved() const { return resolved_; }
@@ -90,7 +93,8 @@ class FramingDetector {
     std::vector<std::string> also_complete;  // other presets that frame it too
     std::string explanation;                 // one line, for messages and inspect
   };
-  Verdict verdict() const;
+  // `cut_short`: the stream was fed up to a gap, so its last frame may be incomplete.
+  Verdict verdict(bool cut_short = false) const;
   const std::vector<std::unique_ptr<FramingTrial>>& trials() const { return trials_; }
 
  private:
