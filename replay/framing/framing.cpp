@@ -74,6 +74,9 @@ std::map<std::string, Framing, std::less<>> make_presets() {
   add("http2", one_field(9, 0, 3, true, false), valid_http2_header, PreambleRule::IfPresent,
       kHttp2Preface);
   add("tls", one_field(5, 3, 2, true, false), valid_tls_record);
+  presets["postgres"].prefix_template = {'D'};                // DataRow
+  presets["tls"].prefix_template = {0x17, 0x03, 0x03};        // application data, TLS 1.2
+  presets["http2"].prefix_template = {0, 0, 0, 0, 0, 0, 0, 0, 1};  // DATA on stream 1
   return presets;
 }
 
@@ -137,6 +140,7 @@ void validate_framing(const Framing& framing, const std::string& where) {
 
 void Framing::encode_prefix(uint8_t* out, uint64_t header_len, uint64_t payload_len) const {
   std::memset(out, 0, spec.prefix_size);
+  std::memcpy(out, prefix_template.data(), std::min<size_t>(prefix_template.size(), spec.prefix_size));
   const uint64_t body = header_len + payload_len;
   auto put_checked = [&](const ft_field& f, int64_t value) {
     if (value < 0 || uint64_t(value) > field_max(f))

@@ -29,6 +29,9 @@ struct Framing {
   // Protocol rules on a complete prefix beyond its length (TLS content type, Postgres
   // type byte); a prefix that breaks them is malformed. Null: any prefix goes.
   bool (*valid_prefix)(const uint8_t* prefix) = nullptr;
+  // Bytes a generated prefix carries outside its length fields (a Postgres type byte,
+  // a TLS content type and version), so synthetic frames pass valid_prefix.
+  std::vector<uint8_t> prefix_template;
 
   bool is_auto() const { return name == "auto"; }
   // The preamble depends on the stream's content: resolve_framing() must run first.

@@ -28,11 +28,11 @@ TEST(Netns, GuardEntersAndLeavesAnAnonymousNamespace) {
 
 TEST(Netns, CommandsRunInsideAndFailuresCarryTheirOutput) {
   Netns ns = Netns::create();
-  ns.run({"ip", "link", "add", "rqtest0", "type", "dummy"});
+  ns.run({"ip", "link", "add", "rqtest0", "type", "veth", "peer", "name", "rqtest1"});
   // The device exists only in the tool's namespace, never on the host.
   EXPECT_NE(access("/sys/class/net/rqtest0", F_OK), 0);
   try {
-    ns.run({"ip", "link", "add", "rqtest0", "type", "dummy"});
+    ns.run({"ip", "link", "add", "rqtest0", "type", "veth", "peer", "name", "rqtest2"});
     FAIL() << "adding the same device twice must fail";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("exists"), std::string::npos) << e.what();

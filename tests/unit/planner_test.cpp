@@ -66,7 +66,8 @@ TEST(Planner, ChunksSplitEvenlyAndPaceWithAbsoluteOffsets) {
 
 TEST(Planner, SizesRepeatTheLastEntry) {
   ReplayPlan p = plan_for("{cut: {sizes: [3, 500]}}");
-  EXPECT_EQ(std::vector<uint32_t>(lengths(p).begin(), lengths(p).begin() + 4), (std::vector<uint32_t>{3, 500, 497, 3}));
+  const std::vector<uint32_t> got = lengths(p);
+  EXPECT_EQ(std::vector<uint32_t>(got.begin(), got.begin() + 4), (std::vector<uint32_t>{3, 500, 497, 3}));
   expect_consistent(p);
 }
 
@@ -80,7 +81,8 @@ TEST(Planner, RandomIsBoundedAndDeterministic) {
 
 TEST(Planner, SplitDescriptorCutsInsideThePrefix) {
   ReplayPlan p = plan_for("{cut: {split-descriptor: 3}}");
-  EXPECT_EQ(std::vector<uint32_t>(lengths(p).begin(), lengths(p).begin() + 2), (std::vector<uint32_t>{3, 997}));
+  const std::vector<uint32_t> got = lengths(p);
+  EXPECT_EQ(std::vector<uint32_t>(got.begin(), got.begin() + 2), (std::vector<uint32_t>{3, 997}));
   expect_consistent(p);
 }
 
