@@ -28,9 +28,13 @@
 
 #ifdef __BPF__
 #define FT_INLINE static __always_inline
+/* Makes the compiler keep `var` in the register the preceding bound checks were made
+ * on; otherwise clang may hand the helper an unchecked copy the verifier rejects. */
+#define FT_BARRIER_VAR(var) asm volatile("" : "+r"(var))
 typedef __s32 ft_s32;
 #else
 #define FT_INLINE static inline
+#define FT_BARRIER_VAR(var) ((void)0)
 typedef int32_t ft_s32;
 #endif
 
@@ -168,7 +172,8 @@ FT_INLINE void ft_on_skb(struct ft_state *st, const struct ft_spec *spec, void *
 	 * frame an earlier skb started, hence the bound. */
 	for (i = 0; i < FT_MAX_DESCRIPTORS_PER_SKB + 2; i++) {
 		ft_u32 prefix = spec->prefix_size;
-		ft_u32 cursor, want, have, n, pos;
+		ft_u32 cursor, want, have, pos;
+		ft_u64 n;
 		ft_u64 len;
 
 		if (!(st->flags & FT_HAVE_FRAME_LEN)) {
@@ -190,7 +195,10 @@ FT_INLINE void ft_on_skb(struct ft_state *st, const struct ft_spec *spec, void *
 			}
 			want = prefix - pos;
 			have = end_seq - cursor;
+			/* 64 bits wide: the helper's length is a u32, so clang would pass the
+			 * register without the zero extension the bound check was made on. */
 			n = want < have ? want : have;
+			FT_BARRIER_VAR(n);
 			if (n < 1 || n > FT_MAX_PREFIX) {
 				ft_stop(st, FT_STOP_BAD_SPEC);
 				break;
@@ -200,7 +208,7 @@ FT_INLINE void ft_on_skb(struct ft_state *st, const struct ft_spec *spec, void *
 				ft_stop(st, FT_STOP_LOAD_ERROR);
 				break;
 			}
-			st->partial_len = pos + n;
+			st->partial_len = pos + (ft_u32)n;
 			if (st->partial_len < prefix)
 				break; /* the descriptor continues in a later skb */
 
