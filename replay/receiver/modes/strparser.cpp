@@ -28,7 +28,7 @@ struct SkeletonDeleter {
 
 class Strparser : public ReceiverMode {
  public:
-  explicit Strparser(const Framing& framing) : framing_(framing) {}
+  Strparser(const Framing& framing, bool edge_triggered) : framing_(framing), edge_triggered_(edge_triggered) {}
 
   ~Strparser() override {
     // Closing the skeleton's fds frees the sockmap, which drops every psock and the
@@ -69,7 +69,21 @@ class Strparser : public ReceiverMode {
   }
 
   void finish(const ReplayPlan& /*plan*/, ModeRepetition& rep) override {
-    rep.extra["strparser"] = parser_stats();
+    nlohmann::json stats = parser_stats();
+    // The psock takes over sk_data_ready: the tracepoint now fires when a segment
+    // reaches the parser and again whenever recvmsg finds a partial frame still queued,
+    // while the reader is woken from the psock only when a whole frame is queued. The
+    // count is kept for the record, but it is not the reader's wakeups.
+    if (rep.kernel_data_ready.value) stats["sk_data_ready_calls"] = *rep.kernel_data_ready.value;
+    rep.kernel_data_ready = Measured::missing(
+        "with a sockmap stream parser sk_data_ready is the psock's hook, called per arriving segment "
+        "and per recvmsg that finds a partial frame, not per reader wakeup (raw count in "
+        "extra.strparser.sk_data_ready_calls)");
+    if (!edge_triggered_)
+      stats["note"] =
+          "level-triggered epoll: while a partial frame sits in the parser, recvmsg re-runs sk_data_ready "
+          "and returns EAGAIN, and the socket keeps polling readable, so early wakeups are the kernel's";
+    rep.extra["strparser"] = std::move(stats);
   }
 
  private:
@@ -99,6 +113,7 @@ class Strparser : public ReceiverMode {
   }
 
   const Framing framing_;
+  const bool edge_triggered_;
   std::unique_ptr<struct strparser, SkeletonDeleter> skel_;
   bool attached_parser_ = false, attached_verdict_ = false;
 };
@@ -112,7 +127,7 @@ ModeDefinition strparser_mode() {
               return "sockmap stream parser unavailable: " + probe.detail(cap::kSockmapStrparser);
             return std::nullopt;
           },
-          [](const Scenario& sc) { return std::make_unique<Strparser>(sc.framing); }};
+          [](const Scenario& sc) { return std::make_unique<Strparser>(sc.framing, sc.receiver.edge_triggered); }};
 }
 
 }  // namespace rcvq
