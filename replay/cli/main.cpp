@@ -8,6 +8,7 @@
 #include "capture/inspect.hpp"
 #include "common/errors.hpp"
 #include "common/stop.hpp"
+#include "gate/gate.hpp"
 #include "plan/plan.hpp"
 #include "probes/host_probe.hpp"
 #include "report/compare.hpp"
@@ -93,6 +94,12 @@ int main(int argc, char** argv) {
   compare->add_option("run_a", compare_a, "Results directory (or run.json) A")->required();
   compare->add_option("run_b", compare_b, "Results directory (or run.json) B")->required();
 
+  GateOptions gate_options;
+  CLI::App* gate = app.add_subcommand("gate", "Fail (exit 1) when CURRENT regressed against BASELINE (Google Benchmark JSON or run.json)");
+  gate->add_option("baseline", gate_options.baseline_path, "Baseline JSON")->required();
+  gate->add_option("current", gate_options.current_path, "Current JSON")->required();
+  gate->add_option("--policy", gate_options.policy_path, "YAML per-metric policy (default: built in)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,6 +128,7 @@ int main(int argc, char** argv) {
     if (*report) return report_command(report_options);
     if (*compare) return compare_command(compare_a, compare_b);
     if (*inspect) return run_inspect_command(inspect_options);
+    if (*gate) return run_gate(gate_options, std::cout);
   } catch (const InputError& e) {
     fmt::print(stderr, "rcvqbench: {}\n", e.what());
     return kExitBadInput;

@@ -1,0 +1,56 @@
+#pragma once
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "gate/bench_results.hpp"
+#include "gate/policy.hpp"
+
+namespace rcvq {
+
+enum class GateVerdict {
+  Ok,           // within tolerance / not a significant change
+  Regression,   // fails the gate
+  Improved,     // significantly better: the baseline may want a refresh
+  Unsupported,  // no value on one side; reported, not compared
+  Missing,      // in the baseline, not in the current run (a regression unless the policy says report)
+  New,          // in the current run only
+  NotCompared,  // too few repetitions for the timing test, or a failed baseline
+  Reported,     // policy `report`: shown only
+};
+std::string to_string(GateVerdict verdict);
+
+struct GateRow {
+  std::string benchmark;
+  std::string metric;  // "-" for a row about the whole benchmark
+  std::string policy;  // e.g. "counter ±5%", "timing a=0.05"
+  std::string baseline, current, change;
+  GateVerdict verdict = GateVerdict::Ok;
+  bool fails = false;
+  std::string note;  // p-value, reason, ...
+};
+
+struct GateReport {
+  std::vector<GateRow> rows;
+  bool failed() const;
+  size_t count(GateVerdict verdict) const;
+};
+
+GateReport compare_benchmark_files(const BenchmarkFile& baseline, const BenchmarkFile& current,
+                                   const GatePolicy& policy);
+
+// Both hosts, the table, and a one-line summary.
+void print_gate_report(std::ostream& out, const GateReport& report, const BenchmarkFile& baseline,
+                       const BenchmarkFile& current);
+
+struct GateOptions {
+  std::string baseline_path;
+  std::string current_path;
+  std::string policy_path;  // empty: built-in policy
+};
+
+// `rcvqbench gate`: loads, compares, prints; returns 0 when nothing regressed, 1 on a
+// regression. Bad input throws InputError naming the file.
+int run_gate(const GateOptions& options, std::ostream& out);
+
+}  // namespace rcvq

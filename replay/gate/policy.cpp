@@ -1,0 +1,106 @@
+#include "gate/policy.hpp"
+
+#include <fmt/format.h>
+
+#include "common/errors.hpp"
+#include "scenario/yaml_fields.hpp"
+
+namespace rcvq {
+namespace {
+
+MetricPolicy counter() {
+  MetricPolicy p;
+  p.kind = MetricPolicy::Kind::Counter;
+  return p;
+}
+
+MetricPolicy timing(bool lower_is_better = true) {
+  MetricPolicy p;
+  p.kind = MetricPolicy::Kind::Timing;
+  p.lower_is_better = lower_is_better;
+  return p;
+}
+
+MetricPolicy::Kind kind_named(const std::string& name) {
+  if (name == "counter") return MetricPolicy::Kind::Counter;
+  if (name == "timing") return MetricPolicy::Kind::Timing;
+  if (name == "report") return MetricPolicy::Kind::Report;
+  return MetricPolicy::Kind::Ignore;
+}
+
+// Fields of one metric's mapping on top of `base` (its built-in policy).
+MetricPolicy read_metric(YamlFields fields, MetricPolicy base) {
+  if (fields.has("kind"))
+    base.kind = kind_named(fields.choice("kind", "", {"counter", "timing", "report", "ignore"}));
+  if (fields.has("better")) base.lower_is_better = fields.choice("better", "lower", {"lower", "higher"}) == "lower";
+  base.tolerance = fields.number("tolerance", base.tolerance, 0, 10);
+  base.slack = fields.number("slack", base.slack, 0, 1e12);
+  base.alpha = fields.number("alpha", base.alpha, 1e-9, 0.5);
+  base.min_effect = fields.number("min_effect", base.min_effect, 0, 10);
+  base.min_repetitions = fields.u64("min_repetitions", base.min_repetitions, 2, 10000);
+  fields.finish();
+  return base;
+}
+
+}  // namespace
+
+std::string to_string(MetricPolicy::Kind kind) {
+  switch (kind) {
+    case MetricPolicy::Kind::Counter: return "counter";
+    case MetricPolicy::Kind::Timing: return "timing";
+    case MetricPolicy::Kind::Report: return "report";
+    case MetricPolicy::Kind::Ignore: return "ignore";
+  }
+  return "?";
+}
+
+const MetricPolicy& GatePolicy::of(const std::string& metric) const {
+  auto it = metrics.find(metric);
+  return it == metrics.end() ? fallback : it->second;
+}
+
+GatePolicy default_gate_policy() {
+  GatePolicy g;
+  for (const char* m : {"wakeups_per_frame", "early_wakeups_per_frame", "syscalls_per_frame",
+                        "recv_calls_per_frame", "setsockopt_per_frame", "epoll_waits_per_frame",
+                        "kernel_data_ready_per_frame", "segments_per_frame_planned",
+                        "segments_per_frame_achieved"})
+    g.metrics[m] = counter();
+  for (const char* m : {"cpu_us_per_frame", "ctx_switches_per_frame", "p50_us", "p99_us", "real_time_ns",
+                        "cpu_time_ns"})
+    g.metrics[m] = timing();
+  g.metrics["frames_per_s"] = timing(false);
+  return g;
+}
+
+GatePolicy load_gate_policy(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw InputError(fmt::format("{}: cannot open", path));
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  GatePolicy g = default_gate_policy();
+  if (root.IsNull()) return g;
+  if (!root.IsMap()) throw InputError(fmt::format("{}: a gate policy is a mapping", yaml_position(path, root)));
+  YamlFields top(path, root, "");
+  g.missing_is_regression = top.choice("missing", "fail", {"fail", "report"}) == "fail";
+  if (top.has("default")) g.fallback = read_metric(top.map("default"), g.fallback);
+  if (top.has("metrics")) {
+    const YAML::Node metrics = top.take("metrics");
+    if (!metrics.IsMap()) top.fail(metrics, "metrics", "must map metric names to policies");
+    YamlFields listed(path, metrics, "metrics");
+    for (const auto& kv : metrics) {
+      const std::string name = kv.first.as<std::string>();
+      if (!kv.second.IsMap()) listed.fail(kv.second, name, "must be a mapping such as {kind: counter}");
+      g.metrics[name] = read_metric(listed.map(name), g.of(name));
+    }
+    listed.finish();
+  }
+  top.finish();
+  return g;
+}
+
+}  // namespace rcvq
