@@ -107,23 +107,37 @@ ReaderPrediction predict_reader(const ft_spec& spec, std::span<const uint8_t> st
       out.stopped_at_offset = begin;
     }
     // tcp_data_ready: wake when the unread bytes reach rcvlowat (clamped the way
-    // __tcp_set_rcvlowat clamps it), or at end of stream.
-    const uint64_t lowat = std::max<uint64_t>(1, std::min(v.lowat, options.lowat_cap));
-    const uint64_t unread = queued - copied;
-    if (unread == 0 || (unread < lowat && !arrival.fin)) continue;
-
-    ++out.wakeups;
-    ++out.epoll_waits;
-    out.recv_calls += (unread + read_size - 1) / read_size + (options.read_until_eagain ? 1 : 0);
-    copied = queued;
-    tracker.on_read(options.isn + uint32_t(copied));
-    const uint64_t frames_before = out.frames;
-    while (next_frame < frame_ends.size() && frame_ends[next_frame] <= copied) {
-      out.frame_done_ns.push_back(arrival.ts_ns);
-      ++out.frames;
-      ++next_frame;
+    // __tcp_set_rcvlowat clamps it), or at end of stream. A level-triggered reader is
+    // woken again at once while what is left still reaches rcvlowat.
+    uint64_t lowat = std::max<uint64_t>(1, std::min(v.lowat, options.lowat_cap));
+    bool first = true;
+    while (queued > copied && (queued - copied >= lowat || arrival.fin)) {
+      const bool counted = out.frames >= options.measure_after_frames;
+      if (first && counted) ++out.data_ready_calls;
+      first = false;
+      const uint64_t unread = queued - copied;
+      uint64_t recvs;
+      if (options.edge_triggered) {
+        recvs = (unread + read_size - 1) / read_size + 1;  // the last one says EAGAIN
+        copied = queued;
+      } else {
+        recvs = 1;
+        copied += std::min<uint64_t>(unread, read_size);
+      }
+      lowat = std::max<uint64_t>(1, std::min(tracker.on_read(options.isn + uint32_t(copied)).lowat,
+                                             options.lowat_cap));
+      const uint64_t frames_before = out.frames;
+      while (next_frame < frame_ends.size() && frame_ends[next_frame] <= copied) {
+        out.frame_done_ns.push_back(arrival.ts_ns);
+        ++out.frames;
+        ++next_frame;
+      }
+      if (!counted) continue;
+      ++out.wakeups;
+      ++out.epoll_waits;
+      out.recv_calls += recvs;
+      if (out.frames == frames_before) ++out.early_wakeups;
     }
-    if (out.frames == frames_before) ++out.early_wakeups;
   }
   return out;
 }

@@ -60,9 +60,11 @@ struct StreamArrival {
 
 struct ReaderModelOptions {
   uint32_t read_size = 65536;
-  // Every wakeup reads until recv() says EAGAIN (one recv more than the data needs),
-  // as the shared harness does; false = stop when the queue is known to be empty.
-  bool read_until_eagain = true;
+  // The shared harness: level-triggered, one recv of up to read_size per wakeup (more
+  // unread data means another wakeup at once); edge-triggered, recv until EAGAIN.
+  bool edge_triggered = false;
+  // Count only wakeups after this many frames were complete (the measured window).
+  uint64_t measure_after_frames = 0;
   // __tcp_set_rcvlowat caps the value at half the receive buffer limit.
   uint32_t lowat_cap = 0x7fffffff;
   uint32_t isn = 0;  // sequence number of stream offset 0 (exercises wraparound)
@@ -75,6 +77,7 @@ struct ReaderPrediction {
   uint64_t early_wakeups = 0;  // wakeups after which no frame had completed
   uint64_t recv_calls = 0;
   uint64_t epoll_waits = 0;
+  uint64_t data_ready_calls = 0;     // skbs after which the queue was readable
   uint64_t frames = 0;               // frames the reader completed
   std::vector<int64_t> frame_done_ns;  // arrival time at which each frame was read
   uint32_t stop_reason = 0;          // why the tracker disabled itself, 0 = never

@@ -7,6 +7,8 @@ const std::vector<ModeDefinition>& receiver_modes() {
       baseline_mode(),
       lowat_user_mode(),
       strparser_mode(),
+      autolowat_mode(),
+      autolowat_model_mode(),
   };
   return modes;
 }

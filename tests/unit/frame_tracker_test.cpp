@@ -366,13 +366,36 @@ TEST(FrameTracker, LowatCapOfTheKernelMakesHugeFramesWakeEarly) {
   for (size_t off = 0; off < stream.size(); off += 65536)
     arrivals.push_back({int64_t(off), std::min<uint64_t>(off + 65536, stream.size()), false});
   ReaderModelOptions capped;
+  capped.read_size = 8u << 20;  // one recv takes everything queued
   capped.lowat_cap = 1u << 20;
   ReaderPrediction p = predict_reader(kafka.spec, stream, ends, arrivals, capped);
   EXPECT_EQ(p.frames, 1u);
-  EXPECT_GT(p.early_wakeups, 0u);
-  ReaderPrediction uncapped = predict_reader(kafka.spec, stream, ends, arrivals, {});
+  EXPECT_EQ(p.early_wakeups, 4u);  // every 1 MB, before the frame's last 4 bytes land
+  ReaderModelOptions uncapped_options;
+  uncapped_options.read_size = 8u << 20;
+  ReaderPrediction uncapped = predict_reader(kafka.spec, stream, ends, arrivals, uncapped_options);
   EXPECT_EQ(uncapped.wakeups, 1u);
   EXPECT_EQ(uncapped.early_wakeups, 0u);
+}
+
+// The shared harness reads once per level-triggered wakeup: a frame larger than the
+// read size costs more wakeups even when the hook wakes the reader only once.
+TEST(FrameTracker, LevelTriggeredReaderPaysOneWakeupPerReadSize) {
+  Framing kafka;
+  std::vector<uint8_t> stream = frames_of("kafka", {100000}, &kafka);
+  const std::vector<uint64_t> ends = {stream.size()};
+  const std::vector<StreamArrival> arrivals = {{0, stream.size(), false}};
+  ReaderModelOptions level;
+  level.read_size = 65536;
+  ReaderPrediction p = predict_reader(kafka.spec, stream, ends, arrivals, level);
+  EXPECT_EQ(p.wakeups, 2u);
+  EXPECT_EQ(p.recv_calls, 2u);
+  EXPECT_EQ(p.early_wakeups, 1u);
+  ReaderModelOptions edge = level;
+  edge.edge_triggered = true;
+  p = predict_reader(kafka.spec, stream, ends, arrivals, edge);
+  EXPECT_EQ(p.wakeups, 1u);
+  EXPECT_EQ(p.recv_calls, 3u);  // two with data, one EAGAIN
 }
 
 }  // namespace

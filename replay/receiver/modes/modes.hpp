@@ -8,5 +8,7 @@ namespace rcvq {
 ModeDefinition baseline_mode();
 ModeDefinition lowat_user_mode();
 ModeDefinition strparser_mode();
+ModeDefinition autolowat_mode();
+ModeDefinition autolowat_model_mode();
 
 }  // namespace rcvq
