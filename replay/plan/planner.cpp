@@ -106,6 +106,25 @@ void plan_as_captured(const Scenario& sc, const SourceStream& src, ReplayPlan& p
   }
 }
 
+std::string describe_cut(const Segmentation& seg) {
+  using K = Segmentation::Kind;
+  std::string cut;
+  switch (seg.kind) {
+    case K::Fixed:
+      cut = seg.chunks ? fmt::format("{} chunks per frame", seg.chunks) : fmt::format("fixed {} B", seg.fixed);
+      break;
+    case K::Sizes: cut = fmt::format("sizes [{}]", fmt::join(seg.sizes, ", ")); break;
+    case K::Random: cut = fmt::format("random {}..{} B", seg.random_min, seg.random_max); break;
+    case K::SplitDescriptor: cut = fmt::format("split-descriptor after {} B", seg.split_at); break;
+    case K::Whole:
+    case K::AsCaptured: cut = to_string(seg.kind); break;
+  }
+  if (seg.kind == K::AsCaptured)
+    return fmt::format("{} (time x{}{})", cut, seg.time_scale,
+                       seg.max_gap_us ? fmt::format(", gaps capped at {} us", seg.max_gap_us) : "");
+  return fmt::format("{}, {} us between chunks, {} us between frames", cut, seg.chunk_gap_us, seg.frame_gap_us);
+}
+
 }  // namespace
 
 ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
@@ -156,7 +175,7 @@ void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, s
   fmt::print(out, "stream     {} bytes, {} frames ({} warm-up), {} segments\n", plan.stream.size(),
              plan.frames.size(), plan.warmup_frames, plan.segments.size());
   fmt::print(out, "cut        {}, {:.2f} segments/frame planned, duration {:.3f} ms\n",
-             to_string(sc.segmentation.kind), plan.planned_segments_per_frame(),
+             describe_cut(sc.segmentation), plan.planned_segments_per_frame(),
              double(plan.duration_ns()) / 1e6);
   const PacketEffects& fx = sc.segmentation.effects;
   if (sc.transport.kind == Transport::Kind::Tap)
