@@ -81,8 +81,9 @@ class Strparser : public ReceiverMode {
         "extra.strparser.sk_data_ready_calls)");
     if (!edge_triggered_)
       stats["note"] =
-          "level-triggered epoll: while a partial frame sits in the parser, recvmsg re-runs sk_data_ready "
-          "and returns EAGAIN, and the socket keeps polling readable, so early wakeups are the kernel's";
+          "level-triggered epoll: a recvmsg that finds a partial frame queued re-runs sk_data_ready and "
+          "returns EAGAIN, and the socket can keep polling readable; once a reader polls mid-frame it may "
+          "spin until the frame completes (runs alternate between 1 and ~100 wakeups/frame on 6.18)";
     rep.extra["strparser"] = std::move(stats);
   }
 
