@@ -59,7 +59,7 @@ double baseline_wakeups_per_frame(uint64_t chunk_gap_us) {
   const RunOutcome out = run(fmt::format(R"(
 source: {{synthetic: {{frames: 100, payload: 3992}}}}
 segmentation:
-  cut: {{chunks: 4}}
+  cut: {{chunks: 8}}
   chunk_gap_us: {}
   frame_gap_us: 1000
 transport: {{kind: tap}}
@@ -75,14 +75,14 @@ run: {{repetitions: 1, timeout_s: 20}}
 }
 
 TEST(TapWakeups, BackToBackSegmentsCoalesceIntoFewerWakeupsThanSpacedOnes) {
-  // Each frame is 4 exact segments. Spaced 1 ms apart, the receiver is woken for
+  // Each frame is 8 exact segments. Spaced 0.5 ms apart, the receiver is woken for
   // each; written back to back, later segments land while the reader is still being
   // scheduled, so one wakeup covers several.
-  const double spaced = baseline_wakeups_per_frame(1000);
+  const double spaced = baseline_wakeups_per_frame(500);
   const double back_to_back = baseline_wakeups_per_frame(0);
   std::printf("baseline wakeups/frame: spaced %.2f, back-to-back %.2f\n", spaced, back_to_back);
-  EXPECT_GT(spaced, 3.0);
-  EXPECT_LE(spaced, 4.05);
+  EXPECT_GT(spaced, 6.0);
+  EXPECT_LE(spaced, 8.05);
   EXPECT_LT(back_to_back, spaced * 0.75);
 }
 

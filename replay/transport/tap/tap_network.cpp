@@ -47,7 +47,8 @@ constexpr int64_t kHandshakeTimeoutNs = 5'000'000'000;
 constexpr int64_t kRecoveryAfterNs = 200'000'000;
 constexpr int64_t kFinishTimeoutNs = 5'000'000'000;
 constexpr uint32_t kDrainEvery = 32;  // packets between non-blocking reads of ACKs
-constexpr int64_t kDrainSlackNs = 30'000;  // time before a send that leaves room to read ACKs
+constexpr int64_t kDrainSlackNs = 30'000;
+constexpr int64_t kSpinNs = 40'000;  // final stretch before a send spent spinning  // time before a send that leaves room to read ACKs
 
 // Counters worth showing from the receiving namespace's MIB: they prove which receive
 // paths the plan exercised.
@@ -214,6 +215,10 @@ json TapNetwork::describe() const {
             {"hds_requested", transport_.hds},
             {"tfo", transport_.tfo}};
   if (!tap_->fallback_reason().empty()) d["napi_fallback_reason"] = tap_->fallback_reason();
+  // Measured, see tests/integration/tap_transport_test.cpp: each write is its own NAPI cycle.
+  if (transport_.gro)
+    d["gro_note"] = "every TAP write completes its own NAPI cycle, so GRO flushes after each packet; "
+                    "skb_layout.gro_merged_skbs in the sender stats shows what was merged";
   if (!probe_->available()) d["skb_layout_unavailable"] = probe_->unavailable_reason();
   return d;
 }
@@ -442,7 +447,11 @@ void TapReplayer::replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int6
     const PlannedSegment& s = segs[i];
     const int64_t due = t0_ns + s.send_at_ns;
     if (due - monotonic_ns() > kDrainSlackNs) drain();
-    if (monotonic_ns() < due) sleep_until_ns(due);
+    // Sleep to just short of the deadline, then spin: the timer's wakeup latency (tens
+    // of microseconds) would otherwise be the pacing error.
+    if (due - monotonic_ns() > kSpinNs) sleep_until_ns(due - kSpinNs);
+    while (monotonic_ns() < due) {
+    }
     if (stop.load()) return;
     if (s.flags & kSegDropped) {
       sent_ns[i] = monotonic_ns();
