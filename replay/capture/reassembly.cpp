@@ -82,6 +82,11 @@ void DirectionReassembler::accept(uint64_t offset, const uint8_t* data, uint64_t
     }
     declare_gap(offset, packet);
   }
+  if (offset + length <= next_) {
+    // New bytes on the wire, but the capture cut them off (snaplen): nothing to add.
+    compare_with_history(offset, data, length, packet);
+    return;
+  }
   if (offset < next_) {
     const uint64_t overlap = next_ - offset;
     compare_with_history(offset, data, overlap, packet);

@@ -198,6 +198,20 @@ TEST(CaptureReassembly, SnaplenTruncatedPayloadBecomesAGap) {
   EXPECT_EQ(d.tcp.stream_bytes, 550u);
 }
 
+TEST(CaptureReassembly, SnaplenCutRetransmissionAddsNothing) {
+  // Found by fuzz_capture: a retransmission whose captured part is all old data.
+  const Bytes stream = kafka_frames(3, 96);
+  auto records = conversation(stream, {{0, 200}, {100, 200}, {200, 100}});
+  records[4].caplen = uint32_t(records[4].data.size() - 150);  // 50 old bytes captured
+  const std::string path = write_temp("snaplen-retransmit.pcap", pcap_file(DLT_EN10MB, records));
+  const InspectReport report = inspect_file(path, "kafka");
+  const DirectionReport& d = client_side(report);
+  EXPECT_EQ(d.tcp.truncated_segments, 1u);
+  EXPECT_EQ(d.tcp.stream_bytes, 300u);
+  EXPECT_EQ(d.frames.frames, 3u);
+  EXPECT_EQ(d.tcp.gap_count, 0u);
+}
+
 TEST(CaptureReassembly, SequenceNumbersWrapAround) {
   const Bytes stream = kafka_frames(4, 296);
   const auto records = conversation(stream, {{0, 400}, {400, 400}, {800, 400}}, true, 0xffffff00u);
