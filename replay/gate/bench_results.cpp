@@ -47,6 +47,25 @@ void read_label(const std::string& label, BenchmarkSamples& b) {
   }
 }
 
+// Google Benchmark appends run settings to the name ("/iterations:1", "/repeats:3",
+// "/manual_time"); a baseline taken with 10 repetitions must still match a run with 3,
+// so those parts are not part of a benchmark's identity.
+std::string benchmark_identity(const std::string& run_name) {
+  std::string out;
+  size_t start = 0;
+  while (start <= run_name.size()) {
+    size_t end = run_name.find('/', start);
+    if (end == std::string::npos) end = run_name.size();
+    const std::string part = run_name.substr(start, end - start);
+    const bool setting = part.rfind("iterations:", 0) == 0 || part.rfind("repeats:", 0) == 0 ||
+                         part.rfind("min_time:", 0) == 0 || part.rfind("min_warmup_time:", 0) == 0 ||
+                         part == "manual_time" || part == "real_time" || part == "process_time";
+    if (!setting) out += (out.empty() ? "" : "/") + part;
+    start = end + 1;
+  }
+  return out;
+}
+
 struct PendingAggregate {
   std::map<std::string, double> values;
   std::string kind;  // "median" preferred over "mean"
@@ -65,7 +84,7 @@ BenchmarkFile parse_google_benchmark(const json& doc, const std::string& path) {
     const std::string where = fmt::format("{}: benchmarks[{}]", path, index++);
     if (!row.is_object() || !row.contains("name") || !row["name"].is_string())
       throw InputError(fmt::format("{}: not a benchmark entry (no \"name\")", where));
-    const std::string name = row.value("run_name", row["name"].get<std::string>());
+    const std::string name = benchmark_identity(row.value("run_name", row["name"].get<std::string>()));
     if (!file.benchmarks.contains(name)) file.order.push_back(name);
     BenchmarkSamples& b = file.benchmarks[name];
 
@@ -146,6 +165,36 @@ BenchmarkFile parse_run_json(const json& doc, const std::string& path) {
   return file;
 }
 
+// Google Benchmark writes a non-finite counter (the coefficient of variation of an
+// all-zero counter, say) as a bare NaN/inf token, which is not JSON. Those become
+// null, i.e. no value, before parsing; string contents are left alone.
+std::string nonfinite_to_null(const std::string& text) {
+  static const std::vector<std::string> tokens{"-Infinity", "Infinity", "-NaN", "NaN", "-nan", "nan", "-inf", "inf"};
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (const std::string& t : tokens)
+      if (text.compare(i, t.size(), t) == 0) {
+        out += "null";
+        i += t.size() - 1;
+        replaced = true;
+        break;
+      }
+    if (!replaced) out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 RepetitionMetrics metrics_of_repetition(const json& rep) {
@@ -186,7 +235,7 @@ BenchmarkFile load_benchmark_file(const std::string& path) {
   text << in.rdbuf();
   json doc;
   try {
-    doc = json::parse(text.str());
+    doc = json::parse(nonfinite_to_null(text.str()));
   } catch (const json::parse_error& e) {
     throw InputError(fmt::format("{}: not valid JSON (byte {}): {}", path, e.byte, e.what()));
   }

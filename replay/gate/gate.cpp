@@ -77,6 +77,14 @@ std::string side_reason(const char* side, const std::string& why) {
   return why.empty() ? side : fmt::format("{}: {}", side, why);
 }
 
+// Why a value is missing on one or both sides, said once when both agree.
+std::string both_reasons(const std::string* base, const std::string* cur) {
+  if (base && cur && *base == *cur) return side_reason("both", *base);
+  std::string note = base ? side_reason("baseline", *base) : "";
+  if (cur) note += (note.empty() ? "" : "; ") + side_reason("current", *cur);
+  return note;
+}
+
 void compare_metrics(const std::string& name, const BenchmarkSamples& base, const BenchmarkSamples& cur,
                      const GatePolicy& policy, GateReport& report) {
   std::set<std::string> metrics;
@@ -98,11 +106,10 @@ void compare_metrics(const std::string& name, const BenchmarkSamples& base, cons
     const auto bu = base.unsupported.find(metric), cu = cur.unsupported.find(metric);
     if (bu != base.unsupported.end() || cu != cur.unsupported.end()) {
       row.verdict = GateVerdict::Unsupported;
-      if (bu != base.unsupported.end()) row.baseline = "unsupported", row.note = side_reason("baseline", bu->second);
-      if (cu != cur.unsupported.end()) {
-        row.current = "unsupported";
-        row.note += (row.note.empty() ? "" : "; ") + side_reason("current", cu->second);
-      }
+      const bool in_base = bu != base.unsupported.end(), in_cur = cu != cur.unsupported.end();
+      if (in_base) row.baseline = "unsupported";
+      if (in_cur) row.current = "unsupported";
+      row.note = both_reasons(in_base ? &bu->second : nullptr, in_cur ? &cu->second : nullptr);
     } else if (!have_c) {
       row.verdict = GateVerdict::Missing;
       row.current = "-";
@@ -135,9 +142,8 @@ void compare_benchmark(const std::string& name, const BenchmarkSamples* base, co
     row.note = "benchmark absent from the baseline";
   } else if (base->status == Status::Unsupported || cur->status == Status::Unsupported) {
     row.verdict = GateVerdict::Unsupported;
-    if (base->status == Status::Unsupported) row.note = side_reason("baseline", base->reason);
-    if (cur->status == Status::Unsupported)
-      row.note += (row.note.empty() ? "" : "; ") + side_reason("current", cur->reason);
+    row.note = both_reasons(base->status == Status::Unsupported ? &base->reason : nullptr,
+                            cur->status == Status::Unsupported ? &cur->reason : nullptr);
   } else if (cur->status == Status::Failed) {
     row.verdict = base->status == Status::Failed ? GateVerdict::NotCompared : GateVerdict::Regression;
     row.fails = base->status != Status::Failed;

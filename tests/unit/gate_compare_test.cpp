@@ -216,6 +216,22 @@ TEST(GateCompare, BadFilesNameTheFile) {
   EXPECT_THROW(load_benchmark_file(path + ".absent"), InputError);
 }
 
+TEST(GateCompare, NonFiniteCountersAreReadAsNoValue) {
+  // What Google Benchmark writes for the cv of an all-zero counter; "NaN" inside a
+  // string must survive.
+  const std::string path = testing::TempDir() + "/gate_nan.json";
+  std::ofstream(path) << R"({"context": {"host_name": "NaN-host"}, "benchmarks": [
+    {"name": "b", "run_name": "b", "run_type": "iteration", "label": "inf NaN",
+     "real_time": 1, "cpu_time": 1, "time_unit": "ns", "wakeups_per_frame": 2},
+    {"name": "b_cv", "run_name": "b", "run_type": "aggregate", "aggregate_name": "cv",
+     "real_time": 0.1, "cpu_time": 0.1, "time_unit": "ns", "setsockopt_per_frame": NaN,
+     "x": -nan, "y": -Infinity}]})";
+  const BenchmarkFile f = load_benchmark_file(path);
+  EXPECT_EQ(f.host["host_name"], "NaN-host");
+  EXPECT_EQ(f.benchmarks.at("b").samples.at("wakeups_per_frame"), std::vector<double>{2.0});
+  EXPECT_FALSE(f.benchmarks.at("b").samples.contains("setsockopt_per_frame"));
+}
+
 TEST(GateCompare, PolicyFileOverridesAndRejectsUnknownKeys) {
   const std::string path = testing::TempDir() + "/gate_policy.yaml";
   std::ofstream(path) << "missing: report\nmetrics:\n  wakeups_per_frame: {kind: counter, tolerance: 0.5}\n"
@@ -249,6 +265,21 @@ TEST(GateCompare, TableShowsEveryGatedMetricAndTheVerdict) {
   EXPECT_NE(text.find("scenario/ci/lowat-user"), std::string::npos);
   EXPECT_NE(text.find("REGRESSION"), std::string::npos);
   EXPECT_NE(text.find("gate: FAIL"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rcvq
+
+namespace rcvq {
+namespace {
+
+TEST(GateCompare, RunSettingsInNamesDoNotChangeIdentity) {
+  json a = rows("scenario/ci/lowat-user/iterations:1/repeats:3/manual_time", {{{"wakeups_per_frame", 2.0}}});
+  json b = rows("scenario/ci/lowat-user/iterations:1/repeats:10/manual_time", {{{"wakeups_per_frame", 9.0}}});
+  const GateReport r = compare(document({a}), document({b}));
+  ASSERT_EQ(r.rows.size(), 3u);  // wakeups, real and cpu time of one benchmark
+  EXPECT_EQ(r.rows[0].benchmark, "scenario/ci/lowat-user");
+  EXPECT_TRUE(r.failed());
 }
 
 }  // namespace
