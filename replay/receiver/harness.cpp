@@ -57,7 +57,7 @@ void ReceiverHarness::accept_connections(uint32_t count) {
     mode_.on_accept(conn);
     data_ready_.watch(fd);
     epoll_event ev{};
-    ev.events = EPOLLIN | (scenario_.receiver.edge_triggered ? EPOLLET : 0);
+    ev.events = EPOLLIN | (mode_.edge_triggered(scenario_.receiver.edge_triggered) ? EPOLLET : 0);
     ev.data.u32 = i;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl ADD");
   }
@@ -91,7 +91,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd, &stop_ev) != 0) throw_errno("epoll_ctl ADD stop");
 
   const uint64_t total = plan.frames.size();
-  const bool edge = scenario_.receiver.edge_triggered;
+  const bool edge = mode_.edge_triggered(scenario_.receiver.edge_triggered);
   std::vector<uint8_t> buffer(scenario_.receiver.read_size);
   std::vector<epoll_event> events(connections_.size() + 1);
   bool measuring = plan.warmup_frames == 0;

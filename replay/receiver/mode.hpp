@@ -21,6 +21,9 @@ struct ModeRepetition;
 class ReceiverMode {
  public:
   virtual ~ReceiverMode() = default;
+  // The epoll trigger the mode's reader uses, given the scenario's choice: a mode whose
+  // socket polls readable before its data can be read must be edge-triggered.
+  virtual bool edge_triggered(bool configured) const { return configured; }
   // In the receiver's netns, before the replayer connects.
   virtual void prepare(int /*listen_fd*/) {}
   // After accept, before any data: socket options, sockmap insertion, enabling hooks.

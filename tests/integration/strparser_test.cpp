@@ -95,15 +95,16 @@ TEST(Strparser, QuickstartPatternOverVethWakesOncePerFrame) {
   expect_one_wakeup_per_frame(quickstart("{kind: veth, mtu: 1500, tso: false, gso: false, gro: false}", "edge"));
 }
 
-TEST(Strparser, LevelTriggeredReaderGetsEveryFrameIntact) {
+// A level-triggered scenario still gets an edge-triggered strparser reader (a
+// level-triggered one spins on the readable-but-EAGAIN socket), and says so.
+TEST(Strparser, ReaderIsEdgeTriggeredEvenInALevelTriggeredScenario) {
   if (!strparser_available()) GTEST_SKIP();
   const StrparserRun run = run_strparser(quickstart("{kind: loopback}", "level"));
   ASSERT_FALSE(run.metrics.is_null());
   EXPECT_EQ(run.metrics["frames"], 75);
   EXPECT_EQ(run.metrics["integrity"], "ok");
-  EXPECT_GE(run.metrics["wakeups_per_frame"].get<double>(), 0.8);
-  EXPECT_TRUE(run.stats.contains("note")) << "the level-triggered caveat belongs in the record";
-  std::cout << "[ INFO ] level-triggered strparser: " << run.metrics["wakeups_per_frame"] << " wakeups/frame\n";
+  EXPECT_LE(run.metrics["wakeups_per_frame"].get<double>(), 1.05);
+  EXPECT_TRUE(run.stats.contains("epoll")) << "the trigger the mode chose belongs in the record";
 }
 
 // Small frames sent back to back share skbs, so most messages start inside an skb:
