@@ -62,9 +62,11 @@ struct Tx {
   size_t origin;  // index in the cut, which the effect rules count
 };
 
-std::vector<Tx> apply_drop_and_duplicate(const PacketEffects& fx, const std::vector<PlannedSegment>& in) {
+// Returns the retransmissions of dropped segments in `late`, to be merged in by time
+// once reordering has permuted the regular slots (so they keep their delay).
+std::vector<Tx> apply_drop_and_duplicate(const PacketEffects& fx, const std::vector<PlannedSegment>& in,
+                                         std::vector<Tx>& late) {
   std::vector<Tx> out;
-  std::vector<Tx> late;  // retransmissions, merged in by time below
   for (size_t i = 0; i < in.size(); ++i) {
     Tx tx{in[i], i};
     if (fx.drop.hits(i)) {
@@ -83,13 +85,16 @@ std::vector<Tx> apply_drop_and_duplicate(const PacketEffects& fx, const std::vec
       out.push_back(copy);
     }
   }
+  return out;
+}
+
+void merge_late(const std::vector<Tx>& late, std::vector<Tx>& txs) {
   for (const Tx& r : late) {
     // After every packet planned at or before its time, so timing stays monotonic.
-    auto at = std::upper_bound(out.begin(), out.end(), r.seg.send_at_ns,
+    auto at = std::upper_bound(txs.begin(), txs.end(), r.seg.send_at_ns,
                                [](int64_t t, const Tx& x) { return t < x.seg.send_at_ns; });
-    out.insert(at, r);
+    txs.insert(at, r);
   }
-  return out;
 }
 
 // Holding a packet back keeps the time slots where they are: the held packet goes out
@@ -160,8 +165,10 @@ void apply_packet_effects(const Scenario& sc, ReplayPlan& plan) {
   if (!changed) return;
   if (!fx.gaps_us.empty()) apply_gaps(fx.gaps_us, segs);
   if (fx.overlap.every) segs = apply_overlap(fx, segs, mss);
-  std::vector<Tx> txs = apply_drop_and_duplicate(fx, segs);
+  std::vector<Tx> late;
+  std::vector<Tx> txs = apply_drop_and_duplicate(fx, segs, late);
   if (fx.reorder.every) apply_reorder(fx, txs);
+  merge_late(late, txs);
   plan.segments.clear();
   for (const Tx& t : txs) plan.segments.push_back(t.seg);
   map_frames(plan);

@@ -103,6 +103,16 @@ TEST(TapPlanEffects, DropRetransmitsLaterAndFramesWaitForIt) {
   expect_consistent(p);
 }
 
+TEST(TapPlanEffects, ReorderingNeverPullsARetransmissionForward) {
+  const ReplayPlan p = plan_for(tap_scenario("    drop: {every: 100, start: 2, retransmit_after_us: 45}\n"
+                                             "    reorder: {every: 1, start: 0, by: 3}\n"));
+  for (const PlannedSegment& s : p.segments) {
+    if (!(s.flags & kSegRetransmit)) continue;
+    EXPECT_EQ(s.send_at_ns, 20'000 + 45'000) << "the retransmission keeps its delay";
+  }
+  expect_consistent(p);
+}
+
 TEST(TapPlanEffects, DuplicateAndOverlapResendEarlierBytes) {
   const ReplayPlan base = plan_for(tap_scenario(""));
   const ReplayPlan p = plan_for(tap_scenario("    duplicate: {every: 100, start: 0}\n"
