@@ -62,7 +62,7 @@ std::string ProgressReporter::status_line(int64_t now_ns) const {
   if (duration_ns_ > 0 && now_ns < start_ns_ + duration_ns_)
     due = now_ns <= start_ns_ ? 0
                               : uint64_t(double(frames_total_) * double(now_ns - start_ns_) / double(duration_ns_));
-  const double elapsed_s = double(now_ns - std::max(start_ns_, begun_ns_)) / 1e9;
+  const double elapsed_s = double(now_ns - start_ns_) / 1e9;
   const double rate = elapsed_s > 0 ? double(received) / elapsed_s : 0;
   const double schedule_left_s = std::max(0.0, double(start_ns_ + duration_ns_ - now_ns) / 1e9);
   const double receive_left_s = rate > 0 ? double(frames_total_ - received) / rate : schedule_left_s;

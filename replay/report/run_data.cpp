@@ -117,8 +117,9 @@ LoadedRun load_run(const std::string& path) {
     loaded.dir = p.has_parent_path() ? p.parent_path().string() : ".";
   }
   if (!fs::exists(loaded.json_path, ec))
-    throw InputError(fmt::format("{}: no such file (expected a results directory or its run.json)",
-                                 loaded.json_path));
+    throw InputError(fmt::format("{}: no such {}", loaded.json_path,
+                                 fs::is_directory(p, ec) ? "file (not a results directory?)"
+                                                         : "results directory or run.json"));
   const std::string text = read_text(loaded.json_path);
   try {
     loaded.run = json::parse(text);

@@ -1,6 +1,7 @@
 // `rcvqbench report` and `compare` end to end through the built binary, and the HTML
 // report rendered by headless Chromium (Debian package chromium, installed by tools/setup).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -55,7 +56,7 @@ TEST(ReportCli, BadInputExitsTwoNamingTheFile) {
   const fs::path dir = scratch_dir("bad");
   Outcome o = run("report " + (dir / "nothing").string());
   EXPECT_EQ(o.exit_code, 2) << o.output;
-  EXPECT_NE(o.output.find((dir / "nothing" / "run.json").string()), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find((dir / "nothing").string() + ": no such"), std::string::npos) << o.output;
   std::ofstream(dir / "run.json") << "not json";
   o = run("compare " + kSmallRun + " " + dir.string());
   EXPECT_EQ(o.exit_code, 2) << o.output;

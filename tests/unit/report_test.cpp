@@ -3,6 +3,9 @@
 // unsupported or failed).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -83,7 +86,7 @@ TEST(ReportData, BadInputNamesTheFile) {
     load_run((dir / "missing").string());
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing/run.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find((dir / "missing").string() + ": no such"), std::string::npos) << e.what();
   }
   std::ofstream(dir / "run.json") << "{\"format\": \"rcvqbench-run/1\", \"modes\": ";
   try {
@@ -175,8 +178,10 @@ TEST(ReportText, ShowsContextRatiosAndSpreads) {
   char expected[32];
   std::snprintf(expected, sizeof expected, "%.2fx", ratio);
   EXPECT_NE(text.find(expected), std::string::npos) << expected;
-  for (const auto& [name, mode] : run.run["modes"].items())
-    if (mode["status"] != "ok") EXPECT_NE(text.find(mode["reason"].get<std::string>()), std::string::npos);
+  for (const auto& [name, mode] : run.run["modes"].items()) {
+    if (mode["status"] == "ok") continue;
+    EXPECT_NE(text.find(mode["reason"].get<std::string>()), std::string::npos) << name;
+  }
 }
 
 TEST(ReportFilesTest, WritesSvgsBesideTheHtml) {
@@ -202,7 +207,9 @@ TEST(Compare, RunAgainstItselfIsWithinNoiseWithRatioOne) {
   ASSERT_FALSE(changes.empty());
   for (const MetricChange& c : changes) {
     if (!c.a) continue;
-    if (*c.a != 0) EXPECT_DOUBLE_EQ(*c.ratio(), 1.0) << c.mode << " " << c.spec->label;
+    if (*c.a != 0) {
+      EXPECT_DOUBLE_EQ(*c.ratio(), 1.0) << c.mode << " " << c.spec->label;
+    }
     EXPECT_EQ(c.verdict, NoiseVerdict::kWithin) << c.mode << " " << c.spec->label;
   }
   EXPECT_TRUE(context_differences(run, run).empty());
