@@ -2,7 +2,9 @@
 #include <pcap/pcap.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 namespace rcvq {
 
@@ -17,6 +19,8 @@ struct CapturedPacket {
 
 // Sequential reader of a pcap or pcapng file through libpcap (micro- and nanosecond
 // files alike come out in nanoseconds), with an optional libpcap filter expression.
+// libpcap 1.10 refuses pcapng files whose interfaces have different link types; those
+// are read block by block here, each packet decoded and filtered per its interface.
 class CaptureReader {
  public:
   // Throws InputError naming the file (cannot open, not a capture, bad filter).
@@ -29,7 +33,8 @@ class CaptureReader {
   // or truncated record throws InputError naming the file and packet number.
   bool next(CapturedPacket& packet);
 
-  int linktype() const { return linktype_; }
+  int linktype() const { return linktype_; }  // of the first interface
+  bool mixed_link_types() const { return block_file_ != nullptr; }
   const std::string& path() const { return path_; }
   uint64_t packets_read() const { return number_; }
   uint64_t filtered_out() const { return filtered_out_; }
@@ -45,6 +50,28 @@ class CaptureReader {
   uint64_t number_ = 0;
   uint64_t filtered_out_ = 0;
   uint64_t caplen_above_wire_ = 0;
+
+  // pcapng with mixed link types: our own block reader.
+  struct Interface {
+    int linktype = 0;
+    uint64_t units_per_second = 1'000'000;
+    pcap_t* dead = nullptr;  // for compiling the filter against this link type
+    bpf_program filter{};
+    bool has_filter = false;
+  };
+  void open_blocks(const std::string& filter);
+  bool next_block_packet(CapturedPacket& packet);
+  void add_interface(const uint8_t* body, uint32_t length);
+  std::string filter_text_;
+  FILE* block_file_ = nullptr;
+  bool swapped_ = false;
+  uint64_t block_offset_ = 0;
+  std::vector<Interface> interfaces_;
+  std::vector<uint8_t> block_;
 };
+
+// The link types of a pcapng file's interfaces, from its interface description blocks
+// (empty for a classic pcap file or an unreadable one).
+std::vector<int> pcapng_link_types(const std::string& path);
 
 }  // namespace rcvq

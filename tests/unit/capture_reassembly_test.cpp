@@ -7,6 +7,7 @@
 
 #include "capture/capture_stream.hpp"
 #include "capture/inspect.hpp"
+#include "capture/pcap_reader.hpp"
 #include "common/errors.hpp"
 #include "framing/detect.hpp"
 #include "scenario/load.hpp"
@@ -333,4 +334,77 @@ TEST(CaptureScenario, YamlCaptureSourceResolvesAutoFraming) {
   EXPECT_EQ(with_preamble.framing.preamble, Bytes({0, 0, 0, 96}));
   std::ofstream(yaml_path) << "source:\n  synthetic: {frames: 3}\nframing: auto\n";
   EXPECT_THROW(load_scenario(yaml_path), InputError);
+}
+
+namespace {
+
+void put_block(Bytes& file, uint32_t type, const Bytes& body) {
+  Bytes padded = body;
+  while (padded.size() % 4) padded.push_back(0);
+  const uint32_t total = uint32_t(padded.size() + 12);
+  put32le(file, type);
+  put32le(file, total);
+  file.insert(file.end(), padded.begin(), padded.end());
+  put32le(file, total);
+}
+
+Bytes interface_block(uint16_t linktype, int nanosecond_exponent) {
+  Bytes body = {uint8_t(linktype), uint8_t(linktype >> 8), 0, 0};
+  put32le(body, 262144);
+  if (nanosecond_exponent) {
+    body.insert(body.end(), {9, 0, 1, 0, uint8_t(nanosecond_exponent), 0, 0, 0});  // if_tsresol
+    body.insert(body.end(), {0, 0, 0, 0});                                          // opt_endofopt
+  }
+  return body;
+}
+
+Bytes enhanced_packet(uint32_t interface, uint64_t stamp, const Bytes& data) {
+  Bytes body;
+  put32le(body, interface);
+  put32le(body, uint32_t(stamp >> 32));
+  put32le(body, uint32_t(stamp));
+  put32le(body, uint32_t(data.size()));
+  put32le(body, uint32_t(data.size()));
+  body.insert(body.end(), data.begin(), data.end());
+  return body;
+}
+
+}  // namespace
+
+TEST(CaptureDecode, PcapngWithMixedLinkTypes) {
+  // libpcap 1.10 refuses this file; one flow's packets come through an Ethernet
+  // interface (microseconds) and a raw-IP one (nanoseconds), alternating.
+  const Bytes stream = kafka_frames(4, 296);
+  Bytes file;
+  Bytes section;
+  put32le(section, 0x1A2B3C4D);
+  section.insert(section.end(), {1, 0, 0, 0});
+  put32le(section, 0xffffffff), put32le(section, 0xffffffff);
+  put_block(file, 0x0A0D0D0A, section);
+  put_block(file, 1, interface_block(DLT_EN10MB, 0));
+  put_block(file, 1, interface_block(101, 9));
+  for (size_t k = 0; k < 4; ++k) {
+    Tcp tcp{.seq = uint32_t(100 + 300 * k)};
+    tcp.payload.assign(stream.begin() + 300 * k, stream.begin() + 300 * (k + 1));
+    const bool raw = k % 2;
+    const uint64_t stamp = raw ? 2'000'000'000ULL + k * 1000 : 2'000'000ULL + k;  // 2 s + k us either way
+    put_block(file, 6, enhanced_packet(raw, stamp, raw ? ip_packet(tcp) : ethernet(ip_packet(tcp), false)));
+  }
+  const std::string path = write_temp("mixed.pcapng", file);
+  EXPECT_EQ(pcapng_link_types(path), std::vector<int>({DLT_EN10MB, 101}));
+  const InspectReport report = inspect_file(path);
+  ASSERT_EQ(report.flows.size(), 1u);
+  EXPECT_EQ(client_side(report).tcp.stream_bytes, stream.size());
+  EXPECT_EQ(client_side(report).frames.frames, 4u);
+  const SourceStream s = capture_stream(capture_scenario(path, "kafka"));
+  EXPECT_EQ(s.bytes, stream);
+  ASSERT_EQ(s.segments.size(), 4u);
+  EXPECT_EQ(s.segments[3].time_ns, 3000);  // 3 us after the first, across both resolutions
+
+  InspectOptions filtered;
+  filtered.path = path;
+  filtered.filter = "tcp";
+  EXPECT_EQ(inspect_capture(filtered).counts.filtered_out, 0u);
+  std::vector<uint8_t> truncated(file.begin(), file.end() - 10);
+  EXPECT_THROW(inspect_file(write_temp("mixed-truncated.pcapng", truncated)), InputError);
 }
