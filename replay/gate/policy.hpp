@@ -13,8 +13,9 @@ struct MetricPolicy {
     Ignore,   // not shown
   } kind = Kind::Ignore;
   bool lower_is_better = true;
-  // Counter: regression when current > baseline * (1 + tolerance) + slack (mirrored
-  // when higher is better). The slack keeps a 0 -> 0.01 change from counting as +inf%.
+  // Counter: regression when the current median > baseline * (1 + tolerance) + slack
+  // (mirrored when higher is better), the baseline being its least-merged repetition
+  // (see gate.cpp). The slack keeps a 0 -> 0.01 change from counting as +inf%.
   double tolerance = 0.05;
   double slack = 0.02;
   // Timing: regression when p < alpha, the median moved the wrong way by at least
