@@ -218,8 +218,10 @@ TEST(TrackerTestRun, RandomStreamsMatchTheModelForEveryPreset) {
     const std::vector<uint8_t>& stream = src.bytes;
     const uint32_t isn = uint32_t(rng());
     Twin t(sc.framing.spec, isn);
-    uint64_t queued = 0, copied = 0;
+    uint64_t queued = 0, copied = 0, events = 0;
+    ASSERT_GT(stream.size(), 40u * sc.framing.prefix_size());
     while (queued < stream.size()) {
+      ++events;
       uint64_t len = std::min<uint64_t>(1 + rng() % 1400, stream.size() - queued);
       uint64_t from = queued;
       if (rng() % 5 == 0) from -= std::min<uint64_t>(queued - copied, rng() % 64);  // overlap
@@ -233,6 +235,7 @@ TEST(TrackerTestRun, RandomStreamsMatchTheModelForEveryPreset) {
       }
       if (HasFailure()) return;
     }
+    EXPECT_GE(events, 10u);
   }
 }
 
