@@ -152,19 +152,20 @@ AutolowatPrograms::~AutolowatPrograms() {
 }
 
 void AutolowatPrograms::attach(int cgroup_fd) {
-  cgroup_fd_ = cgroup_fd;
-  auto attach_prog = [&](struct bpf_program* prog, bpf_attach_type type, const char* what) {
-    if (bpf_prog_attach(bpf_program__fd(prog), cgroup_fd, type, BPF_F_ALLOW_MULTI) != 0) {
+  // BPF links, not bpf_prog_attach: a link dies with its fd, so even a killed process
+  // leaves no program attached to the cgroup.
+  auto attach_prog = [&](struct bpf_program* prog, const char* what) {
+    struct bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_fd);
+    if (!link) {
       const int e = errno;
       detach();
       throw RunError(fmt::format("cannot attach the {} program to the cgroup: {}", what, std::strerror(e)));
     }
+    links_.push_back(link);
   };
-  attach_prog(skel_->progs.autolowat_enable, BPF_CGROUP_SETSOCKOPT, "cgroup/setsockopt");
-  setsockopt_attached_ = true;
+  attach_prog(skel_->progs.autolowat_enable, "cgroup/setsockopt");
   if (backend_ == AUTOLOWAT_BACKEND_SOCKOPS) {
-    attach_prog(skel_->progs.autolowat_sockops, BPF_CGROUP_SOCK_OPS, "sock_ops");
-    sockops_attached_ = true;
+    attach_prog(skel_->progs.autolowat_sockops, "sock_ops");
   } else if (backend_ == AUTOLOWAT_BACKEND_TCP_OPS) {
     // libbpf 1.1 has no helper for a cgroup-attached struct_ops: the raw link call.
     const int link = bpf_link_create(bpf_map__fd(tcp_ops_->maps.autolowat_tcp_ops), cgroup_fd,
@@ -180,11 +181,8 @@ void AutolowatPrograms::attach(int cgroup_fd) {
 void AutolowatPrograms::detach() {
   if (tcp_ops_link_fd_ >= 0) close(tcp_ops_link_fd_);
   tcp_ops_link_fd_ = -1;
-  if (sockops_attached_)
-    bpf_prog_detach2(bpf_program__fd(skel_->progs.autolowat_sockops), cgroup_fd_, BPF_CGROUP_SOCK_OPS);
-  if (setsockopt_attached_)
-    bpf_prog_detach2(bpf_program__fd(skel_->progs.autolowat_enable), cgroup_fd_, BPF_CGROUP_SETSOCKOPT);
-  sockops_attached_ = setsockopt_attached_ = false;
+  for (struct bpf_link* link : links_) bpf_link__destroy(link);
+  links_.clear();
 }
 
 bool AutolowatPrograms::socket_record(int fd, void* out, size_t size) const {

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "autolowat_abi.h"
 #include "framing/framing.hpp"
@@ -73,9 +74,8 @@ class AutolowatPrograms {
   struct autolowat_tcp_ops* tcp_ops_ = nullptr;
   autolowat_backend backend_;
   uint32_t tcp_ops_attach_type_ = 0;
-  int cgroup_fd_ = -1;
+  std::vector<struct bpf_link*> links_;
   int tcp_ops_link_fd_ = -1;
-  bool setsockopt_attached_ = false, sockops_attached_ = false;
 };
 
 // The application side of enabling: the pseudo option on an idle socket. Returns 0 or

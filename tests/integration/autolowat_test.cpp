@@ -171,8 +171,12 @@ void expect_model_matches(const std::string& transport) {
 
   if (modes["strparser"]->status == "ok") {
     const json strparser = aggregate_metrics(*modes["strparser"]);
-    EXPECT_NEAR(strparser["wakeups_per_frame"].get<double>(), model_wakeups, 0.15);
-    EXPECT_NEAR(strparser["syscalls_per_frame"].get<double>(), model["syscalls_per_frame"].get<double>(), 0.3);
+    const double strparser_wakeups = strparser["wakeups_per_frame"].get<double>();
+    EXPECT_NEAR(strparser_wakeups, model_wakeups, 0.15);
+    // strparser's reader is edge-triggered, so each of its wakeups ends with one more
+    // recv that returns EAGAIN; the modelled reader is level-triggered and does not.
+    EXPECT_NEAR(strparser["syscalls_per_frame"].get<double>(),
+                model["syscalls_per_frame"].get<double>() + strparser_wakeups, 0.3);
   } else {
     std::cout << "[ NOTE ] strparser " << modes["strparser"]->status << ": " << modes["strparser"]->reason << "\n";
   }
