@@ -97,6 +97,7 @@ nlohmann::json direction_json(const DirectionReport& d) {
           {"retransmitted_bytes", t.retransmitted_bytes},
           {"out_of_order_segments", t.out_of_order_segments},
           {"conflicting_bytes", t.conflicting_bytes},
+          {"unchecked_overlap_bytes", t.unchecked_overlap_bytes},
           {"truncated_segments", t.truncated_segments},
           {"bytes_before_start", t.bytes_before_start},
           {"gap_count", t.gap_count},

@@ -183,10 +183,13 @@ void DirectionReassembler::declare_gap(uint64_t resume_at, uint64_t packet) {
 
 void DirectionReassembler::compare_with_history(uint64_t offset, const uint8_t* data, uint64_t length,
                                                 uint64_t packet) {
-  if (history_.empty() || length == 0) return;
-  const uint64_t window = limits_.history_bytes;
-  const uint64_t from = std::max({offset, history_valid_from_, next_ > window ? next_ - window : 0});
   const uint64_t to = std::min(offset + length, next_);
+  if (length == 0 || offset >= to) return;
+  const uint64_t window = limits_.history_bytes;
+  const uint64_t from =
+      std::min(to, std::max({offset, history_valid_from_, next_ > window ? next_ - window : 0}));
+  stats_.unchecked_overlap_bytes += from - offset;
+  if (history_.empty()) return;
   uint64_t differing = 0;
   for (uint64_t o = from; o < to; ++o) differing += history_[o & (window - 1)] != data[o - offset];
   count_conflicts(differing, packet);

@@ -126,6 +126,7 @@ TEST(CaptureReassembly, OutOfOrderRetransmissionAndConflictingOverlap) {
   EXPECT_EQ(d.tcp.out_of_order_segments, 1u);
   EXPECT_EQ(d.tcp.retransmitted_segments, 2u);
   EXPECT_EQ(d.tcp.conflicting_bytes, 10u);
+  EXPECT_EQ(d.tcp.unchecked_overlap_bytes, 0u);
   EXPECT_EQ(d.tcp.first_conflict_packet, 8u);
   EXPECT_EQ(d.tcp.gap_count, 0u);
   EXPECT_TRUE(d.framing_complete);
@@ -211,6 +212,19 @@ TEST(CaptureReassembly, SnaplenCutRetransmissionAddsNothing) {
   EXPECT_EQ(d.tcp.stream_bytes, 300u);
   EXPECT_EQ(d.frames.frames, 3u);
   EXPECT_EQ(d.tcp.gap_count, 0u);
+}
+
+TEST(CaptureReassembly, RetransmissionsOlderThanTheHistoryAreCountedUnchecked) {
+  const Bytes stream = kafka_frames(20, 996);  // 20000 bytes, more than the 8 KiB history
+  std::vector<Piece> pieces;
+  for (size_t at = 0; at < stream.size(); at += 1000) pieces.push_back({at, 1000});
+  pieces.push_back({0, 1000});
+  const std::string path = write_temp("old-retransmit.pcap", pcap_file(DLT_EN10MB, conversation(stream, pieces)));
+  const InspectReport report = inspect_file(path, "kafka");
+  const DirectionReport& d = client_side(report);
+  EXPECT_EQ(d.tcp.retransmitted_segments, 1u);
+  EXPECT_EQ(d.tcp.unchecked_overlap_bytes, 1000u);
+  EXPECT_EQ(d.tcp.conflicting_bytes, 0u);
 }
 
 TEST(CaptureReassembly, SequenceNumbersWrapAround) {
