@@ -228,7 +228,7 @@ BenchmarkFile parse_benchmark_json(const json& doc, const std::string& path) {
       "{}: neither Google Benchmark JSON (no \"benchmarks\") nor an rcvqbench run.json (no \"format\")", path));
 }
 
-BenchmarkFile load_benchmark_file(const std::string& path) {
+json read_benchmark_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open", path));
   std::stringstream text;
@@ -239,7 +239,9 @@ BenchmarkFile load_benchmark_file(const std::string& path) {
   } catch (const json::parse_error& e) {
     throw InputError(fmt::format("{}: not valid JSON (byte {}): {}", path, e.byte, e.what()));
   }
-  return parse_benchmark_json(doc, path);
+  return doc;
 }
+
+BenchmarkFile load_benchmark_file(const std::string& path) { return parse_benchmark_json(read_benchmark_json(path), path); }
 
 }  // namespace rcvq

@@ -29,6 +29,9 @@ struct BenchmarkFile {
 // unsupported/failed modes as errors) or an rcvqbench run.json. Throws InputError
 // naming the file and the offending entry.
 BenchmarkFile load_benchmark_file(const std::string& path);
+// The document itself, with Google Benchmark's bare NaN/inf tokens (not JSON) read as
+// null. Throws InputError naming the file.
+nlohmann::json read_benchmark_json(const std::string& path);
 BenchmarkFile parse_benchmark_json(const nlohmann::json& doc, const std::string& path);
 
 // The label and error conventions rcvqbench-bench writes and the gate reads back.
