@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "benchmarks.hpp"
@@ -99,9 +100,13 @@ std::vector<std::string> scenario_files(const std::string& dir) {
 }  // namespace
 
 void register_scenario_benchmarks(const std::vector<std::string>& dirs, bool repetitions_from_scenario) {
+  std::map<std::string, std::string> file_of_name;  // one benchmark name, one scenario
   for (const std::string& dir : dirs) {
     for (const std::string& file : scenario_files(dir)) {
       const Scenario scenario = load_scenario(file);
+      if (auto [it, fresh] = file_of_name.emplace(scenario.name, file); !fresh)
+        throw InputError(fmt::format("{}: scenario name '{}' is already taken by {}: benchmark names would collide",
+                                     file, scenario.name, it->second));
       for (const std::string& mode : scenario.receiver.modes) {
         benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
             fmt::format("scenario/{}/{}", scenario.name, mode).c_str(),

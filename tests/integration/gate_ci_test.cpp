@@ -186,4 +186,40 @@ TEST(GateCi, BadInputExitsTwoNamingTheFile) {
   fs::remove(current);
 }
 
+TEST(GateBench, ExtraScenarioDirectoriesRegisterEveryMode) {
+  const fs::path dir = temp_path("scenarios");
+  fs::create_directories(dir);
+  std::ofstream(dir / "tiny.yaml") << "name: tiny\nsource: {synthetic: {frames: 5}}\n"
+                                      "receiver: {modes: [baseline, lowat-user]}\n";
+  Result r = run(bench_binary() + " --no-ci-scenarios --scenarios " + dir.string() + " --benchmark_list_tests");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("scenario/tiny/baseline"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("scenario/tiny/lowat-user"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("scenario/ci-chunked/"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("micro/framing/scanner/desc8"), std::string::npos) << r.output;
+
+  // Both directories: the CI set and the extra one, side by side.
+  r = run(bench_binary() + " --scenarios " + dir.string() + " --benchmark_list_tests");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("scenario/ci-chunked/baseline"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("scenario/tiny/baseline"), std::string::npos) << r.output;
+
+  // A bad scenario stops registration with exit 2 and its file:line.
+  std::ofstream(dir / "tiny.yaml") << "name: tiny\nsource: {synthetic: {frames: 5}}\nreceiver: {modez: []}\n";
+  r = run(bench_binary() + " --no-ci-scenarios --scenarios " + dir.string() + " --benchmark_list_tests");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find((dir / "tiny.yaml").string() + ":3"), std::string::npos) << r.output;
+
+  // Two files with one scenario name would give colliding benchmark names.
+  std::ofstream(dir / "tiny.yaml") << "name: tiny\n";
+  std::ofstream(dir / "tiny2.yaml") << "name: tiny\n";
+  r = run(bench_binary() + " --no-ci-scenarios --scenarios " + dir.string() + " --benchmark_list_tests");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("already taken"), std::string::npos) << r.output;
+
+  r = run(bench_binary() + " --scenarios " + (dir / "absent").string() + " --benchmark_list_tests");
+  EXPECT_EQ(r.code, 2) << r.output;
+  fs::remove_all(dir);
+}
+
 }  // namespace
