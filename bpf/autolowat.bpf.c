@@ -22,6 +22,7 @@
 #define FT_LOAD_BYTES(reader, offset, dst, len) \
 	bpf_skb_load_bytes((reader), (offset), (dst), (len))
 #include "frame_tracker.h"
+#include "loaded_framing_spec.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,33 +49,18 @@ struct bpf_tcp_ops___local {
 };
 
 /* Load-time constants, filled by the receiver from the scenario and the kernel's BTF. */
-const volatile struct ft_spec framing_spec = {};
 const volatile __u32 backend = AUTOLOWAT_BACKEND_NONE;
 const volatile __u32 rcvq_cb_op = 0;       /* BPF_SOCK_OPS_RCVQ_CB, 0 = absent */
 const volatile __u32 rcvq_cb_flag = 0;     /* BPF_SOCK_OPS_RCVQ_CB_FLAG */
 const volatile __u32 tcp_ops_flag_rcvq = 0; /* BPF_TCP_OPS_FLAG_RCVQ */
 
-struct autolowat_sk {
-	struct ft_state ft;
-	struct autolowat_counters counters;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct autolowat_sk);
-} autolowat_state SEC(".maps");
+#include "autolowat_state.h"
 
 /* How often the setsockopt program ran and how it ended, for the tests and run.json. */
 __u64 enable_requests = 0;
 __u64 enable_refusals = 0;
 __s32 last_enable_error = 0;
 
-static __always_inline const struct ft_spec *spec(void)
-{
-	return (const struct ft_spec *)&framing_spec;
-}
 
 static __always_inline int sockops_hook_present(void)
 {
@@ -132,11 +118,11 @@ int autolowat_sockops(struct bpf_sock_ops *skops)
 		__u32 end_seq = cb->end_seq - (fin ? 1 : 0);
 
 		st->counters.skb_events++;
-		ft_on_skb(&st->ft, spec(), skops, seq, end_seq, fin, copied_seq, &v);
+		ft_on_skb(&st->ft, loaded_framing_spec(), skops, seq, end_seq, fin, copied_seq, &v);
 		apply_verdict(skops, kctx, st, &v, previous);
 	} else {
 		st->counters.read_events++;
-		ft_on_read(&st->ft, spec(), copied_seq, &v);
+		ft_on_read(&st->ft, loaded_framing_spec(), copied_seq, &v);
 		apply_verdict(skops, kctx, st, &v, previous);
 	}
 	return 1;
@@ -195,7 +181,7 @@ int autolowat_enable(struct bpf_sockopt *ctx)
 			err = -EINVAL;
 			goto refuse;
 		}
-		ft_init(&st->ft, spec(), copied_seq);
+		ft_init(&st->ft, loaded_framing_spec(), copied_seq);
 		err = enable_sockops(ctx);
 	} else if (backend == AUTOLOWAT_BACKEND_TCP_OPS && tcp_ops_flag_rcvq &&
 		   bpf_core_type_exists(struct bpf_tcp_ops___local) &&
@@ -205,7 +191,7 @@ int autolowat_enable(struct bpf_sockopt *ctx)
 			err = -EINVAL;
 			goto refuse;
 		}
-		ft_init(&st->ft, spec(), copied_seq);
+		ft_init(&st->ft, loaded_framing_spec(), copied_seq);
 		err = enable_tcp_ops(ctx);
 	}
 	if (!err)

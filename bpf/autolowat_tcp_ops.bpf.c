@@ -24,6 +24,7 @@
 #define FT_LOAD_BYTES(reader, offset, dst, len) \
 	bpf_dynptr_read((dst), (len), (struct bpf_dynptr *)(reader), (offset), 0)
 #include "frame_tracker.h"
+#include "loaded_framing_spec.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -43,24 +44,9 @@ struct bpf_tcp_ops {
 	void (*dequeue_rcvq)(struct sock *sk);
 };
 
-const volatile struct ft_spec framing_spec = {};
 
-struct autolowat_sk {
-	struct ft_state ft;
-	struct autolowat_counters counters;
-};
+#include "autolowat_state.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct autolowat_sk);
-} autolowat_state SEC(".maps");
-
-static __always_inline const struct ft_spec *spec(void)
-{
-	return (const struct ft_spec *)&framing_spec;
-}
 
 static __always_inline void apply_verdict(struct sock *sk, struct autolowat_sk *st,
 					  const struct ft_verdict *v, __u32 previous_lowat)
@@ -103,9 +89,9 @@ void BPF_PROG(autolowat_enqueue_rcvq, struct sock *sk, struct sk_buff *skb)
 	copied_seq = rcvq_core_cast(sk, struct tcp_sock)->copied_seq;
 	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &payload)) {
 		ft_stop(&st->ft, FT_STOP_LOAD_ERROR); /* payload unreadable: give up */
-		ft_on_read(&st->ft, spec(), copied_seq, &v);
+		ft_on_read(&st->ft, loaded_framing_spec(), copied_seq, &v);
 	} else {
-		ft_on_skb(&st->ft, spec(), &payload, cb->seq, end_seq, fin, copied_seq, &v);
+		ft_on_skb(&st->ft, loaded_framing_spec(), &payload, cb->seq, end_seq, fin, copied_seq, &v);
 	}
 	apply_verdict(sk, st, &v, previous);
 }
@@ -124,7 +110,7 @@ void BPF_PROG(autolowat_dequeue_rcvq, struct sock *sk)
 		return;
 	st->counters.read_events++;
 	previous = st->ft.lowat;
-	ft_on_read(&st->ft, spec(), rcvq_core_cast(sk, struct tcp_sock)->copied_seq, &v);
+	ft_on_read(&st->ft, loaded_framing_spec(), rcvq_core_cast(sk, struct tcp_sock)->copied_seq, &v);
 	apply_verdict(sk, st, &v, previous);
 }
 

@@ -14,7 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
-#include "frame_spec.h"
+#include "loaded_framing_spec.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -25,7 +25,6 @@ char LICENSE[] SEC("license") = "GPL";
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 /* Filled by the receiver from the scenario's framing before loading. */
-const volatile struct ft_spec framing_spec = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
@@ -78,17 +77,6 @@ static __always_inline int message_offset(struct __sk_buff *ctx)
 	return BPF_CORE_READ(cb, strp.strp.offset);
 }
 
-/* The spec through a pointer the compiler cannot trace back to framing_spec: read
- * through a plain const pointer, the object's {} initializer would be folded in at
- * compile time and the values userspace writes before loading never read. */
-static __always_inline const struct ft_spec *loaded_spec(void)
-{
-	const struct ft_spec *spec = (const struct ft_spec *)&framing_spec;
-
-	asm volatile("" : "+r"(spec));
-	return spec;
-}
-
 SEC("sk_skb/stream_parser")
 int parse_frame(struct __sk_buff *skb)
 {
@@ -123,7 +111,7 @@ int parse_frame(struct __sk_buff *skb)
 	}
 	if (bpf_skb_load_bytes(skb, offset, prefix, prefix_size))
 		return -EPROTO;
-	frame_len = ft_frame_len(loaded_spec(), prefix);
+	frame_len = ft_frame_len(loaded_framing_spec(), prefix);
 	if (frame_len == 0) {
 		count(STAT_MALFORMED);
 		return -EPROTO;

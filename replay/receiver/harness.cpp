@@ -57,7 +57,7 @@ void ReceiverHarness::accept_connections(uint32_t count) {
     mode_.on_accept(conn);
     data_ready_.watch(fd);
     epoll_event ev{};
-    ev.events = EPOLLIN | (mode_.edge_triggered(scenario_.receiver.edge_triggered) ? EPOLLET : 0);
+    ev.events = EPOLLIN | (mode_.edge_triggered(scenario_.receiver.edge_triggered) ? uint32_t(EPOLLET) : 0u);
     ev.data.u32 = i;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl ADD");
   }

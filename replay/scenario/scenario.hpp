@@ -16,14 +16,19 @@ struct SizeDist {
   uint64_t min = 0, max = 0;
   std::vector<uint64_t> list;
 
+  static SizeDist of(uint64_t bytes) {
+    SizeDist d;
+    d.fixed = bytes;
+    return d;
+  }
   uint64_t draw(std::mt19937_64& rng, uint64_t index) const;
   uint64_t largest() const;
 };
 
 struct SyntheticSource {
   uint64_t frames = 100;
-  SizeDist header{SizeDist::Kind::Fixed, 0};
-  SizeDist payload{SizeDist::Kind::Fixed, 4000};
+  SizeDist header = SizeDist::of(0);
+  SizeDist payload = SizeDist::of(4000);
   uint64_t seed = 1;
 };
 
