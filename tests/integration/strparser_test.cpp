@@ -107,14 +107,15 @@ TEST(Strparser, ReaderIsEdgeTriggeredEvenInALevelTriggeredScenario) {
   EXPECT_TRUE(run.stats.contains("epoll")) << "the trigger the mode chose belongs in the record";
 }
 
-// Small frames sent back to back share skbs, so most messages start inside an skb:
-// the parser must read each prefix at the strparser's offset, not at the skb start.
+// Small frames sent back to back with Nagle on share segments, so most messages start
+// inside an skb: the parser must read each prefix at the strparser's offset, not at
+// the skb start.
 Scenario back_to_back(const std::string& framing, uint64_t payload) {
   return parse_scenario(R"(
 name: strparser-framings
 source: {synthetic: {frames: 60, payload: )" + std::to_string(payload) + R"(}}
 framing: )" + framing + R"(
-segmentation: {cut: {chunks: 3}, chunk_gap_us: 200, frame_gap_us: 0}
+segmentation: {cut: {chunks: 3}, chunk_gap_us: 200, frame_gap_us: 0, nodelay: false}
 transport: {kind: loopback}
 receiver: {modes: [strparser], epoll: edge}
 run: {repetitions: 1, warmup_frames: 0}
