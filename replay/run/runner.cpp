@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -70,6 +74,17 @@ json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
           {"connections", sc.receiver.connections}};
 }
 
+// SCHED_FIFO for the calling thread: the other load on the host then cannot delay a
+// wakeup long enough for two arrivals to merge into one, which would blur the counts.
+void apply_realtime_priority(uint32_t priority, const char* thread) {
+  if (priority == 0) return;
+  sched_param param{};
+  param.sched_priority = int(priority);
+  if (int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param))
+    throw RunError(fmt::format("cannot give the {} thread SCHED_FIFO priority {}: {}", thread, priority,
+                               std::strerror(err)));
+}
+
 ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network,
                         const ModeDefinition& def, DataReadyProbe& data_ready, ProgressReporter& progress) {
   StopSignal& stop = StopSignal::instance();
@@ -87,6 +102,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   std::exception_ptr sender_error;
   std::thread sender([&] {
     try {
+      apply_realtime_priority(sc.receiver.realtime_priority, "sender");
       replayer->replay(plan, t0, sent_ns, stop.flag());
       replayer->finish();
     } catch (...) {
@@ -97,6 +113,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   // The receiver loop gets its own thread so its rusage covers nothing else.
   std::thread receiver([&] {
     try {
+      apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
       harness.receive(plan, deadline, stop.fd());
     } catch (...) {
       receiver_error = std::current_exception();

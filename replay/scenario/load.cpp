@@ -294,6 +294,7 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
   rc.edge_triggered = r.choice("epoll", "level", {"level", "edge"}) == "edge";
   rc.read_size = uint32_t(r.u64("read_size", rc.read_size, 1, 64 << 20));
   rc.autolowat_backend = r.choice("autolowat_backend", "auto", {"auto", "sockops", "tcp-ops"});
+  rc.realtime_priority = uint32_t(r.u64("realtime_priority", 0, 0, 99));
   r.finish();
 }
 

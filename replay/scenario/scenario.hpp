@@ -111,6 +111,7 @@ struct Receiver {
   bool edge_triggered = false;
   uint32_t read_size = 65536;
   std::string autolowat_backend = "auto";  // auto | sockops | tcp-ops
+  uint32_t realtime_priority = 0;  // SCHED_FIFO for sender and receiver threads, 0 = normal
 };
 
 struct RunOptions {

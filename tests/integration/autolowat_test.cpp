@@ -17,6 +17,7 @@
 #include "framing/framing.hpp"
 #include "probes/host_probe.hpp"
 #include "receiver/autolowat_kernel.hpp"
+#include "in_memory_run.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -144,10 +145,7 @@ std::map<std::string, const ModeResult*> by_mode(const RunOutcome& out) {
 // setsockopt calls): that is the gap the model must show against it.
 void expect_model_matches(const std::string& transport) {
   if (!kernel_lacks_both_interfaces()) GTEST_SKIP() << "this kernel has the hook: the model is not needed";
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  const RunOutcome out = run_scenario(chunked(transport), settings);
+  const RunOutcome out = run_in_memory(chunked(transport));
   auto modes = by_mode(out);
   ASSERT_EQ(modes.count("autolowat"), 1u);
   EXPECT_EQ(modes["autolowat"]->status, "unsupported");

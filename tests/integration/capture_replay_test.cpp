@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "capture/inspect.hpp"
+#include "in_memory_run.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -57,10 +58,7 @@ TEST_P(CaptureReplay, IntactWithInspectsFrameCount) {
                                            "\ntransport: {kind: loopback}\nreceiver: {modes: [baseline, lowat-user]}\n"
                                            "run: {repetitions: 1, warmup_frames: 0, timeout_s: 30}\n",
                                        "capture-replay.yaml");
-    RunSettings settings;
-    settings.write_results = false;
-    settings.quiet = true;
-    const RunOutcome out = run_scenario(sc, settings);
+    const RunOutcome out = run_in_memory(sc);
     ASSERT_EQ(out.result.modes.size(), 2u);
     for (const ModeResult& m : out.result.modes) {
       SCOPED_TRACE(m.mode);

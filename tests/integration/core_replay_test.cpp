@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "in_memory_run.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -19,7 +20,7 @@ source: {synthetic: {frames: 80, payload: 4000}}
 framing: desc8
 segmentation: {cut: {chunks: 9}, chunk_gap_us: 1000, frame_gap_us: 1000}
 transport: )" + transport + R"(
-receiver: {modes: [baseline, lowat-user]}
+receiver: {modes: [baseline, lowat-user], realtime_priority: 10}
 run: {repetitions: 1, warmup_frames: 5}
 )",
                         "core-test.yaml");
@@ -36,10 +37,7 @@ json metrics_of(const RunOutcome& out, const std::string& mode) {
 }
 
 void expect_quickstart_physics(const Scenario& sc) {
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  const RunOutcome out = run_scenario(sc, settings);
+  const RunOutcome out = run_in_memory(sc);
   ASSERT_TRUE(out.result.complete);
   const json base = metrics_of(out, "baseline");
   const json lowat = metrics_of(out, "lowat-user");
@@ -84,10 +82,7 @@ TEST(CoreReplay, EdgeTriggeredReceiverSeesTheSameFramesIntact) {
   Scenario sc = quickstart_pattern("{kind: loopback}");
   sc.receiver.edge_triggered = true;
   sc.receiver.connections = 3;
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  const RunOutcome out = run_scenario(sc, settings);
+  const RunOutcome out = run_in_memory(sc);
   const json base = metrics_of(out, "baseline");
   EXPECT_EQ(base["frames"], 3 * 75);
   EXPECT_EQ(base["integrity"], "ok");
@@ -103,13 +98,9 @@ TEST(CoreReplay, BackToBackSegmentsCoalesceIntoFewerWakeups) {
   burst.segmentation.kind = Segmentation::Kind::Whole;
   Scenario spaced = quickstart_pattern(veth);
   spaced.segmentation.chunks = 3;
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  settings.modes = {"baseline"};
-  const RunOutcome burst_run = run_scenario(burst, settings);
+  const RunOutcome burst_run = run_in_memory(burst, {"baseline"});
   const json burst_metrics = metrics_of(burst_run, "baseline");
-  const json spaced_metrics = metrics_of(run_scenario(spaced, settings), "baseline");
+  const json spaced_metrics = metrics_of(run_in_memory(spaced, {"baseline"}), "baseline");
   EXPECT_NEAR(burst_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
   EXPECT_NEAR(spaced_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
   EXPECT_LE(burst_metrics["wakeups_per_frame"].get<double>(), 2.5);

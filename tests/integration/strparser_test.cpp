@@ -10,6 +10,7 @@
 
 #include "probes/host_probe.hpp"
 #include "receiver/mode.hpp"
+#include "in_memory_run.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -47,10 +48,7 @@ struct StrparserRun {
 };
 
 StrparserRun run_strparser(const Scenario& sc) {
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  const RunOutcome out = run_scenario(sc, settings);
+  const RunOutcome out = run_in_memory(sc);
   EXPECT_TRUE(out.result.complete);
   for (const ModeResult& m : out.result.modes)
     if (m.mode == "strparser") {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "in_memory_run.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -12,10 +13,7 @@ namespace rcvq {
 namespace {
 
 RunOutcome run(const std::string& yaml) {
-  RunSettings settings;
-  settings.write_results = false;
-  settings.quiet = true;
-  return run_scenario(parse_scenario(yaml, "tap_modes.yaml"), settings);
+  return run_in_memory(parse_scenario(yaml, "tap_modes.yaml"));
 }
 
 class TapModes : public ::testing::TestWithParam<bool> {};
