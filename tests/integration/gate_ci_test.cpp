@@ -35,7 +35,7 @@ Result run(const std::string& command) {
 }
 
 const std::string kSource = RCVQ_SOURCE_DIR;
-const std::string kPolicy = kSource + "/bench/policy-ci.yaml";
+const std::string kPolicy = kSource + "/results/baselines/policy-ci.yaml";
 const std::string kBaseline = kSource + "/results/baselines/ci-scenarios.json";
 
 std::string bench_binary() { return (fs::path(RCVQ_BINARY).parent_path() / "rcvqbench-bench").string(); }
