@@ -58,6 +58,14 @@ void draw_title(Svg& svg, const std::string& title, const std::string& subtitle)
   if (!subtitle.empty()) svg.text(kLeft, 42, subtitle, "start", 11, "fill:#555");
 }
 
+// Horizontal grid lines with their labels for a linear y axis from 0 to y.hi.
+void draw_y_grid(Svg& svg, const Scale& y) {
+  for (double t : nice_ticks(0, y.hi, 6)) {
+    svg.line(kLeft, y(t), kRight, y(t), "stroke:#ddd");
+    svg.text(kLeft - 6, y(t) + 4, tick_label(t), "end", 11);
+  }
+}
+
 void draw_frame(Svg& svg, double bottom) {
   svg.line(kLeft, kTop, kLeft, bottom, "stroke:#333");
   svg.line(kLeft, bottom, kRight, bottom, "stroke:#333");
@@ -178,10 +186,7 @@ Plot wakeups_syscalls_plot(const LoadedRun& run) {
   const double y_hi = nice_ceiling(top_value * 1.12);
   const Scale y{0, y_hi, bottom, kTop, false};
   svg.open_group("class=\"grid\"");
-  for (double t : nice_ticks(0, y_hi, 6)) {
-    svg.line(kLeft, y(t), kRight, y(t), "stroke:#ddd");
-    svg.text(kLeft - 6, y(t) + 4, tick_label(t), "end", 11);
-  }
+  draw_y_grid(svg, y);
   svg.close_group();
   const double group = (kRight - kLeft) / double(modes.size());
   const double bar = std::min(48.0, group * 0.8 / double(series.size()));
@@ -279,10 +284,7 @@ Plot segments_per_frame_plot(const LoadedRun& run) {
   const double y_hi = nice_ceiling(top * 1.1);
   const Scale y{0, y_hi, bottom, kTop, false};
   svg.open_group("class=\"grid\"");
-  for (double t : nice_ticks(0, y_hi, 6)) {
-    svg.line(kLeft, y(t), kRight, y(t), "stroke:#ddd");
-    svg.text(kLeft - 6, y(t) + 4, tick_label(t), "end", 11);
-  }
+  draw_y_grid(svg, y);
   for (double t : nice_ticks(x_lo, x_hi, 12)) {
     if (t != std::floor(t)) continue;  // segment counts are whole
     svg.text(x(t), bottom + 16, tick_label(t), "middle", 11);
