@@ -48,7 +48,7 @@ struct ModeDefinition {
 // Every mode in display order; the list lives in mode_registry.cpp so the set and
 // its order are visible in one place.
 const std::vector<ModeDefinition>& receiver_modes();
-// The mode names of the interface (design.md), whether or not this build has them all.
+// Their names (the interface of design.md), for validating scenarios and flags.
 const std::vector<std::string>& mode_names();
 const ModeDefinition* find_mode(const std::string& name);
 

@@ -14,8 +14,11 @@ const std::vector<ModeDefinition>& receiver_modes() {
 }
 
 const std::vector<std::string>& mode_names() {
-  static const std::vector<std::string> names = {"baseline", "lowat-user", "strparser", "autolowat",
-                                                 "autolowat-model"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const ModeDefinition& m : receiver_modes()) v.push_back(m.name);
+    return v;
+  }();
   return names;
 }
 

@@ -165,7 +165,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
 
   const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;
   for (const std::string& name : modes)
-    if (std::find(mode_names().begin(), mode_names().end(), name) == mode_names().end())
+    if (!find_mode(name))
       throw InputError(fmt::format("unknown mode '{}' (known: {})", name, fmt::join(mode_names(), ", ")));
 
   const ReplayPlan plan = build_plan(sc, load_source(sc));
@@ -179,10 +179,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     ModeResult& m = result.modes.emplace_back();
     m.mode = name;
     const ModeDefinition* def = find_mode(name);
-    if (!def) {
-      m.status = "unsupported";
-      m.reason = "this build of rcvqbench does not include the mode yet";
-    } else if (ModeSupport why = def->unsupported(sc, probe)) {
+    if (ModeSupport why = def->unsupported(sc, probe)) {
       m.status = "unsupported";
       m.reason = *why;
     }
@@ -191,8 +188,9 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
 
   std::unique_ptr<Network> network = make_network(sc);
   result.transport = network->describe();
-  const bool want_arrivals = std::find(modes.begin(), modes.end(), "autolowat-model") != modes.end();
-  DataReadyProbe data_ready(want_arrivals);
+  // Counts only: autolowat-model records its arrivals through a probe of its own, and
+  // a ring buffer here would fill with events nobody reads.
+  DataReadyProbe data_ready(false);
   ProgressReporter progress(ProgressReporter::style_for(stderr, settings.quiet));
 
   for (uint32_t rep = 0; rep < sc.run.repetitions && !stop.requested(); ++rep) {
