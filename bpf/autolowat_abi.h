@@ -7,7 +7,15 @@
 #include "frame_spec.h"
 
 /* setsockopt(fd, AUTOLOWAT_SOL_BPF, AUTOLOWAT_OPTNAME, &(int){1}, sizeof(int)); the
- * cgroup/setsockopt program consumes it, the kernel never sees the level. */
+ * cgroup/setsockopt program consumes it, the kernel never sees the level.
+ *
+ * Value 1 on a listening socket arms it: every connection accepted from it afterwards
+ * starts tracking at BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, before any byte (TFO SYN data
+ * included) can be queued. Value 1 on an established socket starts tracking now; the
+ * kernel refuses with EUCLEAN while data is queued, so the application calls it at a
+ * quiet point (after an HTTP Upgrade). Any other socket state: EINVAL. Value 0 is a
+ * no-op that succeeds, as in the series' selftest: it neither disarms nor disables.
+ * Other values, or fewer than sizeof(int) bytes: EINVAL. */
 #define AUTOLOWAT_SOL_BPF 0xdeadbeef
 #define AUTOLOWAT_OPTNAME 0x8badf00d
 
@@ -18,7 +26,8 @@ enum autolowat_backend {
 };
 
 /* Per-socket record in the autolowat_state sk_storage map; starts with the tracker's
- * state (bpf/frame_tracker.h) so one lookup serves both. */
+ * state (bpf/frame_tracker.h) so one lookup serves both. A listener's record only says
+ * `armed`; an accepted socket starts with a copy of it (the map is BPF_F_CLONE). */
 struct autolowat_counters {
 	ft_u64 skb_events;   /* enqueue hook runs */
 	ft_u64 read_events;  /* recvmsg hook runs */
@@ -26,6 +35,8 @@ struct autolowat_counters {
 	ft_u64 descriptors;  /* descriptors parsed */
 	ft_u32 last_error;   /* -errno of the last failing kfunc/helper, as positive */
 	ft_u32 disabled;     /* the tracker switched itself off */
+	ft_u32 armed;        /* children start tracking at passive-established; cleared there */
+	ft_u32 enabled;      /* the kernel accepted the RCVQ callback for this socket */
 };
 
 #endif /* RCVQ_AUTOLOWAT_ABI_H */

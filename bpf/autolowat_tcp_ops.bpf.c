@@ -49,12 +49,13 @@ struct bpf_tcp_ops {
 
 
 static __always_inline void apply_verdict(struct sock *sk, struct autolowat_sk *st,
-					  const struct ft_verdict *v, __u32 previous_lowat)
+					  const struct ft_verdict *v)
 {
 	int err;
 
 	st->counters.descriptors += v->descriptors;
-	if (v->lowat != previous_lowat) {
+	/* Judged by the socket's own value, which the kernel's cap may have changed. */
+	if ((int)v->lowat != sk->sk_rcvlowat) {
 		err = bpf_tcp_ops_set_rcvlowat(sk, (int)v->lowat);
 		if (err)
 			st->counters.last_error = -err;
@@ -66,6 +67,27 @@ static __always_inline void apply_verdict(struct sock *sk, struct autolowat_sk *
 		st->counters.disabled = 1;
 }
 
+/* Only read, so a read-only view does; it needs no helper the struct_ops type might
+ * not offer (tcp_congestion_ops, for one, has no bpf_skc_to_tcp_sock). */
+static __always_inline __u32 copied_seq_of(struct sock *sk)
+{
+	return rcvq_core_cast(sk, struct tcp_sock)->copied_seq;
+}
+
+/* The record of a socket this backend tracks: enabled and not stopped. The hook runs
+ * only while the socket's flag is on; with nothing to track (the tracker stopped, or
+ * the state is gone), lowat goes back to 1 so that none is left frame-sized. */
+static __always_inline struct autolowat_sk *tracked_state(struct sock *sk)
+{
+	struct autolowat_sk *st = bpf_sk_storage_get(&autolowat_state, sk, 0, 0);
+
+	if (st && st->counters.enabled && !st->counters.disabled)
+		return st;
+	if (sk->sk_rcvlowat != 1)
+		bpf_tcp_ops_set_rcvlowat(sk, 1);
+	return NULL;
+}
+
 SEC("struct_ops/enqueue_rcvq")
 void BPF_PROG(autolowat_enqueue_rcvq, struct sock *sk, struct sk_buff *skb)
 {
@@ -73,27 +95,26 @@ void BPF_PROG(autolowat_enqueue_rcvq, struct sock *sk, struct sk_buff *skb)
 	struct ft_verdict v = {};
 	struct bpf_dynptr payload;
 	struct tcp_skb_cb *cb;
-	__u32 previous, end_seq, copied_seq;
+	__u32 end_seq, copied_seq;
 	int fin;
 
 	if (!bpf_ksym_exists(bpf_tcp_ops_set_rcvlowat) || !bpf_ksym_exists(bpf_dynptr_from_skb))
 		return;
-	st = bpf_sk_storage_get(&autolowat_state, sk, 0, 0);
-	if (!st || st->counters.disabled)
+	st = tracked_state(sk);
+	if (!st)
 		return;
 	st->counters.skb_events++;
-	previous = st->ft.lowat;
 	cb = rcvq_core_cast(skb->cb, struct tcp_skb_cb);
 	fin = cb->tcp_flags & TCPHDR_FIN;
 	end_seq = cb->end_seq - (fin ? 1 : 0);
-	copied_seq = rcvq_core_cast(sk, struct tcp_sock)->copied_seq;
+	copied_seq = copied_seq_of(sk);
 	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &payload)) {
 		ft_stop(&st->ft, FT_STOP_LOAD_ERROR); /* payload unreadable: give up */
 		ft_on_read(&st->ft, loaded_framing_spec(), copied_seq, &v);
 	} else {
 		ft_on_skb(&st->ft, loaded_framing_spec(), &payload, cb->seq, end_seq, fin, copied_seq, &v);
 	}
-	apply_verdict(sk, st, &v, previous);
+	apply_verdict(sk, st, &v);
 }
 
 SEC("struct_ops/dequeue_rcvq")
@@ -101,17 +122,15 @@ void BPF_PROG(autolowat_dequeue_rcvq, struct sock *sk)
 {
 	struct autolowat_sk *st;
 	struct ft_verdict v = {};
-	__u32 previous;
 
 	if (!bpf_ksym_exists(bpf_tcp_ops_set_rcvlowat))
 		return;
-	st = bpf_sk_storage_get(&autolowat_state, sk, 0, 0);
-	if (!st || st->counters.disabled)
+	st = tracked_state(sk);
+	if (!st)
 		return;
 	st->counters.read_events++;
-	previous = st->ft.lowat;
-	ft_on_read(&st->ft, loaded_framing_spec(), rcvq_core_cast(sk, struct tcp_sock)->copied_seq, &v);
-	apply_verdict(sk, st, &v, previous);
+	ft_on_read(&st->ft, loaded_framing_spec(), copied_seq_of(sk), &v);
+	apply_verdict(sk, st, &v);
 }
 
 SEC(".struct_ops")

@@ -38,32 +38,83 @@ bool has(const struct btf* btf, const char* name, int kind) {
   return btf__find_by_name_kind(btf, name, kind) > 0;
 }
 
+// A type as C spells it, seen through typedefs and qualifiers, which do not change
+// what a kfunc takes: "struct sock *", "unsigned int" (for u32).
+std::string type_text(const struct btf* btf, uint32_t id) {
+  const int resolved = btf__resolve_type(btf, id);
+  if (resolved <= 0) return "void";
+  const btf_type* t = btf__type_by_id(btf, uint32_t(resolved));
+  const std::string name = btf__name_by_offset(btf, t->name_off);
+  if (btf_is_ptr(t)) return type_text(btf, t->type) + " *";
+  if (btf_is_struct(t)) return "struct " + name;
+  if (btf_is_union(t)) return "union " + name;
+  if (btf_is_any_enum(t)) return "enum " + name;
+  if (btf_is_func_proto(t)) return "function";
+  return name;
+}
+
+KfuncProbe probe_kfunc(const struct btf* btf, const char* name, const char* expected_prototype) {
+  KfuncProbe k;
+  const int func = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+  if (func <= 0) return k;
+  k.present = true;
+  const btf_type* proto = btf__type_by_id(btf, btf__type_by_id(btf, uint32_t(func))->type);
+  if (!proto || !btf_is_func_proto(proto)) {
+    k.prototype = "not a function prototype";
+    return k;
+  }
+  std::string params;
+  const btf_param* p = btf_params(proto);
+  for (int i = 0; i < btf_vlen(proto); ++i)
+    params += (i ? ", " : "") + (p[i].type == 0 ? std::string("...") : type_text(btf, p[i].type));
+  k.prototype = type_text(btf, proto->type) + " (" + params + ")";
+  k.matches = k.prototype == expected_prototype;
+  return k;
+}
+
+// Missing pieces and mismatching prototypes of one interface, as one reason.
+class InterfaceGaps {
+ public:
+  void need(bool ok, const std::string& what) {
+    if (!ok) lacks_ += (lacks_.empty() ? "" : ", ") + what;
+  }
+  void need(const KfuncProbe& k, const char* name, const char* expected) {
+    if (!k.present) return need(false, std::string("kfunc ") + name);
+    if (!k.matches)
+      mismatches_ += fmt::format("{}kfunc {} is `{}`, not `{}`", mismatches_.empty() ? "" : "; ", name,
+                                 k.prototype, expected);
+  }
+  std::string reason(const char* interface) const {
+    std::string r;
+    if (!lacks_.empty()) r = "kernel BTF lacks " + lacks_;
+    if (!mismatches_.empty()) r += (r.empty() ? "kernel BTF declares " : "; it declares ") + mismatches_;
+    return r.empty() ? "" : r + " (" + interface + ")";
+  }
+
+ private:
+  std::string lacks_, mismatches_;
+};
+
 }  // namespace
 
 std::string AutolowatKernelSupport::sockops_missing() const {
   if (!btf_loaded) return "the kernel exposes no BTF at /sys/kernel/btf/vmlinux";
-  std::string missing;
-  auto add = [&](bool ok, const char* what) {
-    if (!ok) missing += (missing.empty() ? "" : ", ") + std::string(what);
-  };
-  add(rcvq_cb_op.has_value(), "enum value BPF_SOCK_OPS_RCVQ_CB");
-  add(rcvq_cb_flag.has_value(), "enum value BPF_SOCK_OPS_RCVQ_CB_FLAG");
-  add(sockops_set_rcvlowat, "kfunc bpf_sock_ops_tcp_set_rcvlowat");
-  return missing.empty() ? "" : "kernel BTF lacks " + missing + " (the v3 sock_ops hook)";
+  InterfaceGaps gaps;
+  gaps.need(rcvq_cb_op.has_value(), "enum value BPF_SOCK_OPS_RCVQ_CB");
+  gaps.need(rcvq_cb_flag.has_value(), "enum value BPF_SOCK_OPS_RCVQ_CB_FLAG");
+  gaps.need(sockops_set_rcvlowat, "bpf_sock_ops_tcp_set_rcvlowat", kSockopsSetRcvlowatPrototype);
+  return gaps.reason("the v3 sock_ops hook");
 }
 
 std::string AutolowatKernelSupport::tcp_ops_missing() const {
   if (!btf_loaded) return "the kernel exposes no BTF at /sys/kernel/btf/vmlinux";
-  std::string missing;
-  auto add = [&](bool ok, const char* what) {
-    if (!ok) missing += (missing.empty() ? "" : ", ") + std::string(what);
-  };
-  add(tcp_ops_type, "struct bpf_tcp_ops");
-  add(tcp_ops_set_rcvlowat, "kfunc bpf_tcp_ops_set_rcvlowat");
-  add(tcp_ops_set_flags, "kfunc bpf_tcp_ops_set_flags");
-  add(tcp_ops_flag_rcvq.has_value(), "enum value BPF_TCP_OPS_FLAG_RCVQ");
-  add(tcp_ops_attach_type.has_value(), "attach type BPF_CGROUP_TCP_SOCK_OPS");
-  return missing.empty() ? "" : "kernel BTF lacks " + missing + " (the struct_ops revision)";
+  InterfaceGaps gaps;
+  gaps.need(tcp_ops_type, "struct bpf_tcp_ops");
+  gaps.need(tcp_ops_set_rcvlowat, "bpf_tcp_ops_set_rcvlowat", kTcpOpsSetRcvlowatPrototype);
+  gaps.need(tcp_ops_set_flags, "bpf_tcp_ops_set_flags", kTcpOpsSetFlagsPrototype);
+  gaps.need(tcp_ops_flag_rcvq.has_value(), "enum value BPF_TCP_OPS_FLAG_RCVQ");
+  gaps.need(tcp_ops_attach_type.has_value(), "attach type BPF_CGROUP_TCP_SOCK_OPS");
+  return gaps.reason("the struct_ops revision");
 }
 
 AutolowatKernelSupport probe_autolowat_btf(const struct btf* btf) {
@@ -72,10 +123,10 @@ AutolowatKernelSupport probe_autolowat_btf(const struct btf* btf) {
   s.btf_loaded = true;
   s.rcvq_cb_op = enum_value(btf, "BPF_SOCK_OPS_RCVQ_CB");
   s.rcvq_cb_flag = enum_value(btf, "BPF_SOCK_OPS_RCVQ_CB_FLAG");
-  s.sockops_set_rcvlowat = has(btf, "bpf_sock_ops_tcp_set_rcvlowat", BTF_KIND_FUNC);
+  s.sockops_set_rcvlowat = probe_kfunc(btf, "bpf_sock_ops_tcp_set_rcvlowat", kSockopsSetRcvlowatPrototype);
   s.tcp_ops_type = has(btf, "bpf_tcp_ops", BTF_KIND_STRUCT);
-  s.tcp_ops_set_rcvlowat = has(btf, "bpf_tcp_ops_set_rcvlowat", BTF_KIND_FUNC);
-  s.tcp_ops_set_flags = has(btf, "bpf_tcp_ops_set_flags", BTF_KIND_FUNC);
+  s.tcp_ops_set_rcvlowat = probe_kfunc(btf, "bpf_tcp_ops_set_rcvlowat", kTcpOpsSetRcvlowatPrototype);
+  s.tcp_ops_set_flags = probe_kfunc(btf, "bpf_tcp_ops_set_flags", kTcpOpsSetFlagsPrototype);
   s.tcp_ops_flag_rcvq = enum_value(btf, "BPF_TCP_OPS_FLAG_RCVQ");
   s.tcp_ops_attach_type = enum_value(btf, "BPF_CGROUP_TCP_SOCK_OPS");
   return s;
@@ -118,11 +169,7 @@ AutolowatPrograms::AutolowatPrograms(const Framing& framing, const AutolowatKern
     : backend_(backend) {
   skel_ = autolowat__open();
   if (!skel_) throw RunError(fmt::format("cannot open the autolowat BPF object: {}", std::strerror(errno)));
-  skel_->rodata->framing_spec = framing.spec;
-  skel_->rodata->backend = backend;
-  skel_->rodata->rcvq_cb_op = kernel.rcvq_cb_op.value_or(0);
-  skel_->rodata->rcvq_cb_flag = kernel.rcvq_cb_flag.value_or(0);
-  skel_->rodata->tcp_ops_flag_rcvq = kernel.tcp_ops_flag_rcvq.value_or(0);
+  set_autolowat_constants(*skel_, framing, kernel, backend);
   if (int err = autolowat__load(skel_)) {
     autolowat__destroy(skel_);
     throw RunError(fmt::format("the kernel refused the autolowat BPF object: {}", std::strerror(-err)));
@@ -197,6 +244,18 @@ int request_autolowat(int fd) {
   const int on = 1;
   if (setsockopt(fd, int(AUTOLOWAT_SOL_BPF), int(AUTOLOWAT_OPTNAME), &on, sizeof on) == 0) return 0;
   return errno;
+}
+
+std::string inherited_hook_problem(const autolowat_counters* record) {
+  if (!record)
+    return "the socket has no AutoLOWAT record, so it did not inherit one from an armed listener";
+  if (record->armed)
+    return "its record is still armed: the sock_ops program did not run for it at passive-established "
+           "(it must be attached to the cgroup the listener was created in)";
+  if (!record->enabled)
+    return fmt::format("the kernel refused the RCVQ callback flag at passive-established: {}",
+                       record->last_error ? std::strerror(int(record->last_error)) : "no error recorded");
+  return "";
 }
 
 }  // namespace rcvq

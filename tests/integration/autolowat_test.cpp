@@ -2,11 +2,9 @@
 // `unsupported` with what the kernel's BTF lacks, and the model's prediction is checked
 // against the modes whose behaviour the hook shares.
 #include <bpf/bpf.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,9 +13,9 @@
 
 #include "common/errors.hpp"
 #include "framing/framing.hpp"
-#include "probes/host_probe.hpp"
 #include "receiver/autolowat_kernel.hpp"
 #include "in_memory_run.hpp"
+#include "scratch_cgroup.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -30,28 +28,6 @@ bool kernel_lacks_both_interfaces() {
   const AutolowatKernelSupport k = probe_autolowat_kernel();
   return !k.sockops_missing().empty() && !k.tcp_ops_missing().empty();
 }
-
-// A cgroup the test creates under the cgroup2 mount and removes again.
-class ScratchCgroup {
- public:
-  ScratchCgroup() {
-    const std::string mount = cgroup2_mount_point();
-    if (mount.empty()) return;
-    path_ = mount + "/rcvq-autolowat-test-" + std::to_string(getpid());
-    if (mkdir(path_.c_str(), 0755) != 0) throw_errno("mkdir " + path_);
-    fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  }
-  ~ScratchCgroup() {
-    if (fd_ >= 0) close(fd_);
-    if (!path_.empty()) rmdir(path_.c_str());
-  }
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 uint32_t attached_programs(int cgroup_fd, bpf_attach_type type) {
   uint32_t ids[8], count = 8;

@@ -22,7 +22,8 @@ std::string relocations(const std::string& object) {
 // whatever the loader wrote — on this host the AutoLOWAT hooks never run, so only the
 // object itself can show it.
 TEST(BpfObjects, FramingSpecIsReadAtRunTimeNotFoldedAtCompileTime) {
-  for (const char* object : {"strparser.bpf.o", "autolowat.bpf.o", "autolowat_tcp_ops.bpf.o"}) {
+  for (const char* object :
+       {"strparser.bpf.o", "autolowat.bpf.o", "autolowat_hooks_live.bpf.o", "autolowat_tcp_ops.bpf.o"}) {
     const std::string relocs = relocations(object);
     ASSERT_NE(relocs.find("RELOCATION RECORDS"), std::string::npos) << object << ": " << relocs;
     EXPECT_NE(relocs.find("framing_spec"), std::string::npos) << object << " never reads framing_spec";
