@@ -9,6 +9,7 @@
 #include <set>
 
 #include "gate/mann_whitney.hpp"
+#include "results/timing.hpp"
 
 namespace rcvq {
 namespace {
@@ -93,8 +94,10 @@ std::string both_reasons(const std::string* base, const std::string* cur) {
   return note;
 }
 
+// `timing_incomparable`: empty, or why the two files' times cannot be set side by side
+// (one ran under TCG emulation): their timing metrics are then not compared.
 void compare_metrics(const std::string& name, const BenchmarkSamples& base, const BenchmarkSamples& cur,
-                     const GatePolicy& policy, GateReport& report) {
+                     const GatePolicy& policy, const std::string& timing_incomparable, GateReport& report) {
   std::set<std::string> metrics;
   for (const BenchmarkSamples* b : {&base, &cur}) {
     for (const auto& [m, _] : b->samples) metrics.insert(m);
@@ -128,16 +131,23 @@ void compare_metrics(const std::string& name, const BenchmarkSamples& base, cons
       row.baseline = "-";
     } else {
       row.change = relative_change(median(b->second), median(c->second));  // counters: their reference
-      if (p.kind == MetricPolicy::Kind::Report) row.verdict = GateVerdict::Reported;
-      else if (p.kind == MetricPolicy::Kind::Counter) compare_counter(p, b->second, c->second, row);
-      else compare_timing(p, b->second, c->second, row);
+      if (p.kind == MetricPolicy::Kind::Report) {
+        row.verdict = GateVerdict::Reported;
+      } else if (p.kind == MetricPolicy::Kind::Counter) {
+        compare_counter(p, b->second, c->second, row);
+      } else if (!timing_incomparable.empty()) {
+        row.verdict = GateVerdict::NotCompared;
+        row.note = timing_incomparable;
+      } else {
+        compare_timing(p, b->second, c->second, row);
+      }
     }
     report.rows.push_back(std::move(row));
   }
 }
 
 void compare_benchmark(const std::string& name, const BenchmarkSamples* base, const BenchmarkSamples* cur,
-                       const GatePolicy& policy, GateReport& report) {
+                       const GatePolicy& policy, const std::string& timing_incomparable, GateReport& report) {
   GateRow row;
   row.benchmark = name;
   row.metric = "-";
@@ -160,7 +170,7 @@ void compare_benchmark(const std::string& name, const BenchmarkSamples* base, co
     row.verdict = GateVerdict::NotCompared;
     row.note = side_reason("baseline failed", base->reason);
   } else {
-    compare_metrics(name, *base, *cur, policy, report);
+    compare_metrics(name, *base, *cur, policy, timing_incomparable, report);
     return;
   }
   report.rows.push_back(std::move(row));
@@ -210,9 +220,12 @@ GateReport compare_benchmark_files(const BenchmarkFile& baseline, const Benchmar
     auto it = f.benchmarks.find(name);
     return it == f.benchmarks.end() ? nullptr : &it->second;
   };
-  for (const std::string& name : baseline.order) compare_benchmark(name, find(baseline, name), find(current, name), policy, report);
+  const std::string timing_incomparable =
+      timing_incomparability(timing_domain(baseline.host), timing_domain(current.host));
+  for (const std::string& name : baseline.order)
+    compare_benchmark(name, find(baseline, name), find(current, name), policy, timing_incomparable, report);
   for (const std::string& name : current.order)
-    if (!find(baseline, name)) compare_benchmark(name, nullptr, find(current, name), policy, report);
+    if (!find(baseline, name)) compare_benchmark(name, nullptr, find(current, name), policy, timing_incomparable, report);
   return report;
 }
 
@@ -222,6 +235,10 @@ void print_gate_report(std::ostream& out, const GateReport& report, const Benchm
   const json kb = baseline.host.value("kernel", json()), kc = current.host.value("kernel", json());
   if (kb != kc)
     fmt::print(out, "note: baseline and current ran on different kernels; counters may differ for that reason\n");
+  const std::string db = timing_domain(baseline.host), dc = timing_domain(current.host);
+  if (const std::string why = timing_incomparability(db, dc); !why.empty())
+    fmt::print(out, "note: times {}: baseline ran on {}, current on {}; timing metrics are not compared\n", why, db,
+               dc);
   size_t name_width = 9, metric_width = 6, policy_width = 6, value_width = 8;
   for (const GateRow& r : report.rows) {
     name_width = std::max(name_width, r.benchmark.size());

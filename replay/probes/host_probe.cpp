@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -185,13 +186,19 @@ nlohmann::json describe_host() {
       model = line.substr(line.find(':') + 2);
       break;
     }
-  return {{"kernel", u.release},
-          {"kernel_version", u.version},
-          {"machine", u.machine},
-          {"hostname", u.nodename},
-          {"cpus", std::thread::hardware_concurrency()},
-          {"cpu_model", model},
-          {"libbpf", fmt::format("{}.{}", libbpf_major_version(), libbpf_minor_version())}};
+  nlohmann::json host = {{"kernel", u.release},
+                         {"kernel_version", u.version},
+                         {"machine", u.machine},
+                         {"hostname", u.nodename},
+                         {"cpus", std::thread::hardware_concurrency()},
+                         {"cpu_model", model},
+                         {"libbpf", fmt::format("{}.{}", libbpf_major_version(), libbpf_minor_version())}};
+  // tools/vmrun sets these in its guests: a run there must say where its clock ran.
+  if (const char* accel = std::getenv("RCVQBENCH_VM_ACCEL")) {
+    const char* kernel = std::getenv("RCVQBENCH_VM_KERNEL");
+    host["vm"] = {{"accel", accel}, {"kernel", kernel ? kernel : ""}};
+  }
+  return host;
 }
 
 }  // namespace rcvq

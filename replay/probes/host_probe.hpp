@@ -39,7 +39,8 @@ inline constexpr const char* kBpffs = "bpffs";
 }  // namespace cap
 
 HostProbe probe_host();
-// Host facts for run.json: kernel, CPUs, library versions.
+// Host facts for run.json: kernel, CPUs, library versions; inside a tools/vmrun guest
+// also vm: {accel, kernel} (from RCVQBENCH_VM_ACCEL / RCVQBENCH_VM_KERNEL).
 nlohmann::json describe_host();
 // Where cgroup v2 is mounted (from /proc/mounts), or empty.
 std::string cgroup2_mount_point();

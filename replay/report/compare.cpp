@@ -34,6 +34,7 @@ std::vector<MetricChange> compare_runs(const LoadedRun& a, const LoadedRun& b) {
   std::vector<std::string> modes = a.mode_names();
   for (const std::string& m : b.mode_names())
     if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  const std::string timing_incomparable = timing_incomparability(a.timing_domain(), b.timing_domain());
   std::vector<MetricChange> changes;
   for (const std::string& mode : modes) {
     const json& ma = a.metrics(mode);
@@ -48,8 +49,14 @@ std::vector<MetricChange> compare_runs(const LoadedRun& a, const LoadedRun& b) {
       if (!c.a && !c.b) continue;
       c.a_spread = metric_spread(ma, spec);
       c.b_spread = metric_spread(mb, spec);
-      if (c.a && c.b) c.verdict = judge_noise(c.a_spread, c.b_spread, &c.why_unknown);
-      else c.why_unknown = c.a ? "not measured in B" : "not measured in A";
+      if (!c.a || !c.b) {
+        c.why_unknown = c.a ? "not measured in B" : "not measured in A";
+      } else if (is_timing(spec) && !timing_incomparable.empty()) {
+        c.verdict = NoiseVerdict::kNotComparable;
+        c.why_unknown = timing_incomparable;
+      } else {
+        c.verdict = judge_noise(c.a_spread, c.b_spread, &c.why_unknown);
+      }
       changes.push_back(c);
     }
   }
@@ -71,6 +78,10 @@ std::vector<std::string> context_differences(const LoadedRun& a, const LoadedRun
   const json cb = b.run.contains(json::json_pointer("/scenario/config")) ? b.run["scenario"]["config"] : json();
   if (ca != cb) diffs.push_back("scenario configuration differs: the two runs replayed different input");
   differ("kernel", "/host/kernel");
+  const std::string incomparable = timing_incomparability(a.timing_domain(), b.timing_domain());
+  if (!incomparable.empty())
+    diffs.push_back(fmt::format("times {}: A ran on {}, B on {}; counts compare, CPU, latency and throughput do not",
+                                incomparable, a.timing_domain(), b.timing_domain()));
   differ("transport", "/transport/kind");
   differ("frames", "/plan/frames");
   return diffs;
@@ -91,6 +102,7 @@ std::string verdict_text(const MetricChange& c) {
     }
     case NoiseVerdict::kWithin: return "within noise";
     case NoiseVerdict::kUnknown: return "unknown: " + c.why_unknown;
+    case NoiseVerdict::kNotComparable: return c.why_unknown;
   }
   return "";
 }

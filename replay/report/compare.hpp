@@ -10,8 +10,9 @@
 namespace rcvq {
 
 // Whether B differs from A by more than the repetitions' noise: the min..max ranges
-// of the two runs' repetitions do not overlap.
-enum class NoiseVerdict { kOutside, kWithin, kUnknown };
+// of the two runs' repetitions do not overlap. Times taken on different clocks (a TCG
+// guest against the host) are not comparable at all, whatever their noise.
+enum class NoiseVerdict { kOutside, kWithin, kUnknown, kNotComparable };
 
 struct MetricChange {
   std::string mode;
@@ -19,7 +20,7 @@ struct MetricChange {
   std::optional<double> a, b;
   std::optional<Spread> a_spread, b_spread;
   NoiseVerdict verdict = NoiseVerdict::kUnknown;
-  std::string why_unknown;
+  std::string why_unknown;  // or, for kNotComparable, the verdict: "not comparable (tcg)"
 
   std::optional<double> ratio() const;  // b / a
 };

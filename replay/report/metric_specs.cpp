@@ -1,5 +1,7 @@
 #include "report/metric_specs.hpp"
 
+#include "results/timing.hpp"
+
 namespace rcvq {
 
 using json = nlohmann::json;
@@ -22,6 +24,8 @@ const std::vector<MetricSpec>& report_metrics() {
   };
   return specs;
 }
+
+bool is_timing(const MetricSpec& spec) { return is_timing_metric(spec.pointer); }
 
 std::optional<double> metric_value(const json& metrics, const MetricSpec& spec) {
   const std::optional<double> v = number_at(metrics, spec.pointer);

@@ -20,6 +20,8 @@ struct MetricSpec {
 };
 
 const std::vector<MetricSpec>& report_metrics();
+// A time or a rate of time (CPU, latency, throughput): not comparable across clocks.
+bool is_timing(const MetricSpec& spec);
 
 // min / median / max across repetitions, scaled like the metric.
 struct Spread {

@@ -50,6 +50,9 @@ std::vector<std::pair<std::string, std::string>> run_context(const LoadedRun& ru
     for (const auto& [k, v] : r["transport"].items())
       transport += fmt::format("{}{}={}", transport.empty() ? "" : ", ", k, v.is_string() ? v.get<std::string>() : v.dump());
   rows.emplace_back("transport", transport.empty() ? "?" : transport);
+  if (const TimingComparability timing = run.timing(); !timing.comparable)
+    rows.emplace_back("timing", fmt::format("NOT comparable with the host ({} marks the times): {}", kTimingMark,
+                                            timing.reason));
   return rows;
 }
 
@@ -107,6 +110,7 @@ void print_report(std::ostream& out, const LoadedRun& run) {
     for (const std::string& n : no) fmt::print(out, "{:<10} missing: {}\n", "", n);
   }
   const json& base = run.metrics("baseline");
+  const bool timing_comparable = run.timing().comparable;
   for (const ModeSummary& m : summarize_modes(run)) {
     fmt::print(out, "\n{}{} - {}", m.name, m.predicted ? " (PREDICTED by the userspace model)" : "", m.status);
     if (!m.reason.empty()) fmt::print(out, ": {}", m.reason);
@@ -126,7 +130,8 @@ void print_report(std::ostream& out, const LoadedRun& run) {
         fmt::print(out, "  {:<26} {:>12}   {}\n", label, "n/a", why);
         continue;
       }
-      fmt::print(out, "  {:<26} {:>12} {:>10}   {}\n", label, format_value(*v, spec.precision),
+      const char* mark = is_timing(spec) && !timing_comparable ? kTimingMark : "";
+      fmt::print(out, "  {:<26} {:>12} {:>10}   {}\n", label, format_value(*v, spec.precision) + mark,
                  ratio_text(v, metric_value(base, spec)), spread_text(metric_spread(metrics, spec), spec.precision));
     }
   }
@@ -149,6 +154,7 @@ td.num { text-align: right; white-space: nowrap; }
 .ratio { color: #555; font-size: 11px; } .spread { color: #777; font-size: 11px; }
 .predicted { font-style: italic; background: #f6f0fb; }
 .bad { color: #b00; } .ok { color: #070; }
+.incomparable { color: #8a6d00; }
 figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
 </style></head><body>
 )";
@@ -171,8 +177,13 @@ figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
     if (m.has_metrics) shown.push_back(&m);
   if (!shown.empty()) {
     const json& base = run.metrics("baseline");
+    const TimingComparability timing = run.timing();
     h += "<h2>Per-frame metrics</h2>\n<p class=\"spread\">Each cell: pooled value, ratio to baseline, and the "
-         "repetitions' min / median / max.</p>\n<table><tr><th>metric</th>";
+         "repetitions' min / median / max.</p>\n";
+    if (!timing.comparable)
+      h += fmt::format("<p class=\"incomparable\">{} times not comparable with the host: {}</p>\n", kTimingMark,
+                       esc(timing.reason));
+    h += "<table><tr><th>metric</th>";
     for (const ModeSummary* m : shown)
       h += fmt::format("<th{}>{}{}</th>", m->predicted ? " class=\"predicted\"" : "", esc(m->name),
                        m->predicted ? " (predicted)" : "");
@@ -189,7 +200,10 @@ figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
         }
         const std::string ratio = ratio_text(v, metric_value(base, spec));
         const std::string spread = spread_text(metric_spread(metrics, spec), spec.precision);
-        h += fmt::format("<td class=\"{}\">{}{}{}</td>", cls, format_value(*v, spec.precision),
+        const bool incomparable = is_timing(spec) && !timing.comparable;
+        h += fmt::format("<td class=\"{}\"{}>{}{}{}</td>", incomparable ? cls + " incomparable" : cls,
+                         incomparable ? " title=\"" + esc(timing.reason) + "\"" : "",
+                         format_value(*v, spec.precision) + (incomparable ? kTimingMark : ""),
                          ratio.empty() ? "" : "<br><span class=\"ratio\">" + ratio + " baseline</span>",
                          spread.empty() ? "" : "<br><span class=\"spread\">" + spread + "</span>");
       }

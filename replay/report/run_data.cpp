@@ -63,6 +63,10 @@ bool LoadedRun::predicted(const std::string& name) const {
   return m.is_object() && m.value("predicted", false);
 }
 
+std::string LoadedRun::timing_domain() const { return rcvq::timing_domain(run.value("host", json())); }
+
+TimingComparability LoadedRun::timing() const { return timing_comparability(run.value("host", json())); }
+
 std::optional<double> number_at(const json& j, const std::string& pointer) {
   const json::json_pointer ptr(pointer);
   if (!j.is_object() || !j.contains(ptr)) return std::nullopt;

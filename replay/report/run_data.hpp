@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "results/timing.hpp"
+
 namespace rcvq {
 
 // One row of an .hgrm percentile distribution (HdrHistogram's layout).
@@ -27,6 +29,10 @@ struct LoadedRun {
   // The mode's pooled metrics, or null when it produced none.
   const nlohmann::json& metrics(const std::string& name) const;
   bool predicted(const std::string& name) const;
+  // Where this run's clock ran ("host", "tcg", ...) and whether its times compare with
+  // the host's, from run.json's host.vm.
+  std::string timing_domain() const;
+  TimingComparability timing() const;
 };
 
 // `path` is a results directory or its run.json. Throws InputError naming the file

@@ -117,6 +117,15 @@ json timeline_json(const FrameTimeline& t) {
   return {{"connection", 0}, {"frames", frames}, {"segments", segments}, {"wakeups_ns", t.wakeup_ns}};
 }
 
+// Readers that look at one mode's metrics alone must still see that its times are
+// not the host's.
+void mark_timing(json& metrics, const TimingComparability& timing) {
+  metrics["timing_comparable"] = timing.comparable;
+  if (timing.comparable) return;
+  metrics["timing_reason"] = timing.reason;
+  metrics["timing_metrics"] = timing_metric_keys();
+}
+
 }  // namespace
 
 json repetition_json(const ModeRepetition& rep) {
@@ -163,18 +172,22 @@ json to_json(const RunResult& run) {
     for (const ModeRepetition& r : m.repetitions) reps.push_back(repetition_json(r));
     mj["repetitions"] = reps;
     mj["metrics"] = m.repetitions.empty() ? json(nullptr) : aggregate_metrics(m);
+    if (mj["metrics"].is_object()) mark_timing(mj["metrics"], run.timing);
     modes[m.mode] = mj;
   }
-  return {{"format", "rcvqbench-run/1"},
-          {"complete", run.complete},
-          {"started_utc", run.started_utc},
-          {"scenario", run.scenario},
-          {"host", run.host},
-          {"probe", run.probe},
-          {"plan", run.plan},
-          {"transport", run.transport},
-          {"warnings", run.warnings},
-          {"modes", modes}};
+  json j = {{"format", "rcvqbench-run/1"},
+            {"complete", run.complete},
+            {"started_utc", run.started_utc},
+            {"scenario", run.scenario},
+            {"host", run.host},
+            {"probe", run.probe},
+            {"plan", run.plan},
+            {"transport", run.transport},
+            {"warnings", run.warnings},
+            {"modes", modes}};
+  j["timing_comparable"] = run.timing.comparable;
+  if (!run.timing.comparable) j["timing_reason"] = run.timing.reason;
+  return j;
 }
 
 }  // namespace rcvq

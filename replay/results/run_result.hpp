@@ -7,6 +7,7 @@
 
 #include "receiver/connection.hpp"
 #include "results/histogram.hpp"
+#include "results/timing.hpp"
 
 namespace rcvq {
 
@@ -77,9 +78,12 @@ struct RunResult {
   std::string started_utc;
   bool complete = false;     // set only when every mode ran to its end
   std::vector<std::string> warnings;
+  TimingComparability timing;  // of this run's times with the host's
 };
 
-// The run.json document (design.md's contract, extended, never renamed).
+// The run.json document (design.md's contract, extended, never renamed). Run level and
+// every mode's metrics carry `timing_comparable` and, when false, `timing_reason` and
+// the `timing_metrics` it applies to.
 nlohmann::json to_json(const RunResult& run);
 nlohmann::json repetition_json(const ModeRepetition& rep);
 // Pools repetitions: sums for counts, merged histograms for latency.

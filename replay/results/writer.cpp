@@ -101,14 +101,18 @@ void print_comparison(std::ostream& out, const RunResult& run) {
     auto col = [&](const json& v, const json& b, int precision = 2) {
       return fmt::format("{} {}", cell(v, precision), ratio(v, b));
     };
+    auto time_col = [&](const json& v, const json& b, int precision = 2) {
+      const bool marked = !run.timing.comparable && v.is_number();
+      return fmt::format("{}{} {}", cell(v, precision), marked ? kTimingMark : "", ratio(v, b));
+    };
     const bool predicted = a["predicted"].get<bool>();
     fmt::print(out, "{:<18} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}  {}{}\n",
                m.mode + (predicted ? " *" : ""),
                col(a["wakeups_per_frame"], base.is_null() ? json() : base["wakeups_per_frame"]),
                col(a["syscalls_per_frame"], base.is_null() ? json() : base["syscalls_per_frame"]),
-               col(a["cpu_us_per_frame"], base.is_null() ? json() : base["cpu_us_per_frame"]),
-               col(latency_us(a, "p50"), latency_us(base, "p50"), 1),
-               col(latency_us(a, "p99"), latency_us(base, "p99"), 1),
+               time_col(a["cpu_us_per_frame"], base.is_null() ? json() : base["cpu_us_per_frame"]),
+               time_col(latency_us(a, "p50"), latency_us(base, "p50"), 1),
+               time_col(latency_us(a, "p99"), latency_us(base, "p99"), 1),
                fmt::format("{}/{}", cell(a["segments_per_frame_achieved"]), cell(a["segments_per_frame_planned"])),
                a["integrity"].get<std::string>(), m.status == "ok" ? "" : " (" + m.status + ")");
   }
@@ -116,6 +120,7 @@ void print_comparison(std::ostream& out, const RunResult& run) {
   for (const ModeResult& m : run.modes)
     for (const ModeRepetition& r : m.repetitions) any_predicted = any_predicted || r.predicted;
   if (any_predicted) fmt::print(out, "* predicted by the userspace AutoLOWAT model, not measured on this kernel\n");
+  if (!run.timing.comparable) fmt::print(out, "{} times not comparable with the host: {}\n", kTimingMark, run.timing.reason);
   fmt::print(out, "(ratios are to baseline; segs/frame is achieved/planned; latency from the scheduled send of "
                   "each frame's last byte)\n");
   for (const std::string& w : run.warnings) fmt::print(out, "warning: {}\n", w);

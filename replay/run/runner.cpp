@@ -162,6 +162,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.started_utc = utc_timestamp();
   result.scenario = {{"name", sc.name}, {"path", sc.path}, {"config", yaml_to_json(YAML::Load(sc.yaml))}};
   result.host = describe_host();
+  result.timing = timing_comparability(result.host);
 
   const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;
   for (const std::string& name : modes)
