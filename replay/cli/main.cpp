@@ -9,6 +9,7 @@
 #include "common/errors.hpp"
 #include "common/stop.hpp"
 #include "gate/gate.hpp"
+#include "kernels/matrix_run.hpp"
 #include "plan/plan.hpp"
 #include "probes/host_probe.hpp"
 #include "report/compare.hpp"
@@ -64,6 +65,19 @@ int main(int argc, char** argv) {
   run->add_option("--modes", modes_csv, "Comma-separated modes (overrides the scenario)");
   run->add_flag("--json", json_out, "Print run.json on stdout instead of the table");
   run->add_flag("--quiet,-q", settings.quiet, "No progress lines");
+  KernelMatrixSettings matrix_settings;
+  CLI::Option* kernel_option =
+      run->add_option("--kernel", matrix_settings.kernels,
+                      "Run under this kernel too: a bzImage (booted by tools/vmrun) or `host`; repeatable, in order")
+          ->expected(1)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--vm-timeout", matrix_settings.vm_timeout_s,
+                  "Seconds each VM may take (default: derived from the scenario)")
+      ->needs(kernel_option)
+      ->check(CLI::PositiveNumber);
+  run->add_option("--results-dir", settings.results_dir,
+                  "Write run.json and the .hgrm files into exactly this directory")
+      ->excludes(kernel_option);
 
   CLI::App* validate = app.add_subcommand("validate", "Check a scenario without running it");
   validate->add_option("scenario", scenario_path, "Scenario YAML file")->required();
@@ -110,7 +124,9 @@ int main(int argc, char** argv) {
   try {
     if (*run) {
       if (!modes_csv.empty()) settings.modes = CLI::detail::split(modes_csv, ',');
-      return run_command(scenario_path, settings, json_out);
+      if (matrix_settings.kernels.empty()) return run_command(scenario_path, settings, json_out);
+      matrix_settings.json_out = json_out;
+      return run_kernel_matrix(scenario_path, settings, matrix_settings);
     }
     if (*validate) {
       const Scenario sc = load_scenario(scenario_path);

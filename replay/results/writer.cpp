@@ -47,24 +47,38 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   if (rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename to " + path);
 }
 
-std::string write_results(const std::string& root, const RunResult& run, const std::string& scenario_name) {
+std::string create_run_directory(const std::string& root, const std::string& scenario_name,
+                                 const std::string& started_utc) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::path(root) / scenario_name / run.started_utc;
+  fs::path dir = fs::path(root) / scenario_name / started_utc;
   for (int n = 1; fs::exists(dir); ++n)  // two runs in the same second
-    dir = fs::path(root) / scenario_name / fmt::format("{}.{}", run.started_utc, n);
+    dir = fs::path(root) / scenario_name / fmt::format("{}.{}", started_utc, n);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw RunError(fmt::format("cannot create results directory {}: {}", dir.string(), ec.message()));
+  return dir.string();
+}
+
+void write_results_into(const std::string& dir, const RunResult& run) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw RunError(fmt::format("cannot create results directory {}: {}", dir, ec.message()));
   for (const ModeResult& m : run.modes) {
     if (m.repetitions.empty()) continue;
     Histogram pooled;
     for (const ModeRepetition& r : m.repetitions) pooled.merge(r.latency);
     std::ostringstream hgrm;
     pooled.write_hgrm(hgrm, 1000.0);  // microseconds, as HdrHistogram's plotter expects a scaled unit
-    write_file_atomic((dir / (m.mode + ".hgrm")).string(), hgrm.str());
+    write_file_atomic((fs::path(dir) / (m.mode + ".hgrm")).string(), hgrm.str());
   }
-  write_file_atomic((dir / "run.json").string(), to_json(run).dump(2) + "\n");
-  return dir.string();
+  write_file_atomic((fs::path(dir) / "run.json").string(), to_json(run).dump(2) + "\n");
+}
+
+std::string write_results(const std::string& root, const RunResult& run, const std::string& scenario_name) {
+  const std::string dir = create_run_directory(root, scenario_name, run.started_utc);
+  write_results_into(dir, run);
+  return dir;
 }
 
 namespace {

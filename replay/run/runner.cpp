@@ -222,7 +222,12 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     if (m.status == "failed") outcome.any_failed = true;
     for (const ModeRepetition& r : m.repetitions) outcome.any_failed = outcome.any_failed || !r.integrity_ok;
   }
-  if (settings.write_results) outcome.results_dir = write_results(settings.results_root, result, sc.name);
+  if (settings.write_results && !settings.results_dir.empty()) {
+    write_results_into(settings.results_dir, result);
+    outcome.results_dir = settings.results_dir;
+  } else if (settings.write_results) {
+    outcome.results_dir = write_results(settings.results_root, result, sc.name);
+  }
   return outcome;
 }
 

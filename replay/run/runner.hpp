@@ -10,6 +10,7 @@ namespace rcvq {
 struct RunSettings {
   std::vector<std::string> modes;  // empty: the scenario's list
   std::string results_root = "results";
+  std::string results_dir;  // write exactly here instead of a new <results_root>/<scenario>/<timestamp>
   bool write_results = true;
   bool quiet = false;  // no progress lines on stderr
 };
