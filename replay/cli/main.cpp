@@ -104,9 +104,11 @@ int main(int argc, char** argv) {
   report->add_option("--html", report_options.html_path, "HTML file to write (default: <results>/report.html)");
 
   std::string compare_a, compare_b;
-  CLI::App* compare = app.add_subcommand("compare", "Metric-by-metric difference of two runs, against their noise");
-  compare->add_option("run_a", compare_a, "Results directory (or run.json) A")->required();
-  compare->add_option("run_b", compare_b, "Results directory (or run.json) B")->required();
+  CLI::App* compare = app.add_subcommand(
+      "compare", "Metric-by-metric difference of two runs against their noise, or of a multi-kernel run's kernels");
+  compare->add_option("run_a", compare_a, "Results directory (or run.json) A, or a multi-kernel run directory alone")
+      ->required();
+  compare->add_option("run_b", compare_b, "Results directory (or run.json) B");
 
   GateOptions gate_options;
   CLI::App* gate = app.add_subcommand("gate", "Fail (exit 1) when CURRENT regressed against BASELINE (Google Benchmark JSON or run.json)");

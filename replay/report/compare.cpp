@@ -145,7 +145,40 @@ void print_run_comparison(std::ostream& out, const LoadedRun& a, const LoadedRun
     }
 }
 
+void print_kernel_matrix_comparison(std::ostream& out, const KernelMatrix& matrix) {
+  const std::vector<KernelRunEntry>& kernels = matrix.index.kernels;
+  size_t reference = kernels.size();
+  for (size_t i = 0; i < kernels.size() && reference == kernels.size(); ++i)
+    if (matrix.runs[i]) reference = i;
+  if (reference == kernels.size()) throw InputError(fmt::format("{}: no kernel of this run wrote a run.json", matrix.dir));
+  for (size_t i = 0; i < reference; ++i)
+    fmt::print(out, "note: {} is not the reference, it has no run.json ({}: {})\n", kernels[i].label,
+               kernels[i].status, kernels[i].reason);
+  for (size_t i = reference + 1; i < kernels.size(); ++i) {
+    fmt::print(out, "{}=== A = {} vs B = {} ===\n", i > reference + 1 ? "\n" : "", kernels[reference].label,
+               kernels[i].label);
+    if (!matrix.runs[i]) {
+      fmt::print(out, "{}: no run.json ({}: {})\n", kernels[i].label, kernels[i].status, kernels[i].reason);
+      continue;
+    }
+    print_run_comparison(out, *matrix.runs[reference], *matrix.runs[i]);
+  }
+  if (kernels.size() - reference < 2) fmt::print(out, "only {} has results: nothing to compare it with\n", kernels[reference].label);
+}
+
 int compare_command(const std::string& run_a, const std::string& run_b) {
+  if (run_b.empty()) {
+    if (!is_kernel_matrix_dir(run_a))
+      throw InputError(fmt::format("{}: compare needs two runs, or one multi-kernel run directory (with {})", run_a,
+                                   kKernelIndexFile));
+    print_kernel_matrix_comparison(std::cout, load_kernel_matrix(run_a));
+    return kExitOk;
+  }
+  for (const std::string& path : {run_a, run_b})
+    if (is_kernel_matrix_dir(path))
+      throw InputError(fmt::format("{}: a multi-kernel run directory; compare its kernels with `rcvqbench compare {}`, "
+                                   "or name one kernel's subdirectory",
+                                   path, path));
   const LoadedRun a = load_run(run_a);
   const LoadedRun b = load_run(run_b);
   print_run_comparison(std::cout, a, b);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/index.hpp"
 #include "report/metric_specs.hpp"
 #include "report/run_data.hpp"
 
@@ -33,6 +34,9 @@ std::vector<MetricChange> compare_runs(const LoadedRun& a, const LoadedRun& b);
 std::vector<std::string> context_differences(const LoadedRun& a, const LoadedRun& b);
 
 void print_run_comparison(std::ostream& out, const LoadedRun& a, const LoadedRun& b);
+// A multi-kernel run: every kernel against the first one that wrote a run.json.
+void print_kernel_matrix_comparison(std::ostream& out, const KernelMatrix& matrix);
+// `rcvqbench compare A B`, or `compare DIR` with run_b empty for a multi-kernel run.
 int compare_command(const std::string& run_a, const std::string& run_b);
 
 }  // namespace rcvq

@@ -7,6 +7,8 @@
 #include <iostream>
 
 #include "common/errors.hpp"
+#include "kernels/index.hpp"
+#include "report/kernel_report.hpp"
 #include "report/metric_specs.hpp"
 #include "report/plots.hpp"
 #include "report/svg.hpp"
@@ -267,7 +269,8 @@ ReportFiles write_report(const ReportOptions& options, std::ostream& out) {
 }
 
 int report_command(const ReportOptions& options) {
-  write_report(options, std::cout);
+  if (is_kernel_matrix_dir(options.results_dir)) write_kernel_matrix_report(options, std::cout);
+  else write_report(options, std::cout);
   return kExitOk;
 }
 

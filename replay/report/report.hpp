@@ -26,6 +26,8 @@ std::string report_html(const LoadedRun& run);
 // `rcvqbench report`: prints the text page, writes the SVG plots and the HTML page.
 // Throws InputError naming the file on unreadable input.
 ReportFiles write_report(const ReportOptions& options, std::ostream& out);
+// A multi-kernel run directory (index.json) gets the kernels-side-by-side page instead
+// (report/kernel_report.hpp).
 int report_command(const ReportOptions& options);
 
 }  // namespace rcvq

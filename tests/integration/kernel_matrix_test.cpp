@@ -172,6 +172,18 @@ TEST(KernelMatrix, GuestRunGoesThroughTheVmRunnerAndIsMarkedTcg) {
   EXPECT_NE(r.output.find("~ times not comparable with the host"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("== kernels side by side =="), std::string::npos) << r.output;
 
+  const Result report = rcvqbench("report " + run_dir.string());
+  EXPECT_EQ(report.code, 0) << report.output;
+  EXPECT_NE(report.output.find("NOT comparable"), std::string::npos) << report.output;
+  EXPECT_TRUE(fs::exists(run_dir / "report.html"));
+  const Result compare = rcvqbench("compare " + run_dir.string());
+  EXPECT_EQ(compare.code, 0) << compare.output;
+  EXPECT_NE(compare.output.find("not comparable (tcg)"), std::string::npos) << compare.output;
+  const Result pair = rcvqbench("compare " + (run_dir / "host").string() + " " + (run_dir / "6.1.0-fake").string());
+  EXPECT_EQ(pair.code, 0) << pair.output;
+  EXPECT_NE(pair.output.find("not comparable (tcg)"), std::string::npos) << pair.output;
+  EXPECT_EQ(rcvqbench("compare " + (run_dir / "host").string()).code, 2);
+  EXPECT_EQ(rcvqbench("compare " + run_dir.string() + " " + (run_dir / "host").string()).code, 2);
   fs::remove_all(dir);
 }
 

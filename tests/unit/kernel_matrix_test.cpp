@@ -1,5 +1,6 @@
 // Runs over several kernels: bzImage names, the index.json contract, the modes x kernels
-// table, and the TCG timing marks in run.json, the run table and the gate.
+// table, the multi-kernel report and compare, and the TCG timing marks in run.json,
+// compare and the gate.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -15,6 +16,8 @@
 #include "kernels/index.hpp"
 #include "kernels/kernel_spec.hpp"
 #include "kernels/side_by_side.hpp"
+#include "report/compare.hpp"
+#include "report/kernel_report.hpp"
 #include "results/run_result.hpp"
 #include "results/writer.hpp"
 
@@ -291,6 +294,35 @@ TEST(KernelMatrix, RunJsonUnderTcgMarksItsTimesNotComparable) {
   }
 }
 
+TEST(KernelMatrix, CompareCallsTimesNotComparableBetweenTcgAndHost) {
+  const fs::path dir = matrix_dir("compare");
+  const LoadedRun host = load_run((dir / "host").string());
+  const LoadedRun tcg = load_run((dir / "6.1.0-test").string());
+  bool saw_timing = false, saw_count = false;
+  for (const MetricChange& c : compare_runs(host, tcg)) {
+    if (!c.a || !c.b) continue;
+    if (is_timing(*c.spec)) {
+      saw_timing = true;
+      EXPECT_EQ(c.verdict, NoiseVerdict::kNotComparable) << c.mode << " " << c.spec->label;
+      EXPECT_EQ(c.why_unknown, "not comparable (tcg)");
+    } else {
+      saw_count = true;
+      EXPECT_NE(c.verdict, NoiseVerdict::kNotComparable) << c.mode << " " << c.spec->label;
+    }
+  }
+  EXPECT_TRUE(saw_timing && saw_count);
+  // Two TCG runs share the emulated clock: their times are compared as usual.
+  for (const MetricChange& c : compare_runs(tcg, tcg)) EXPECT_NE(c.verdict, NoiseVerdict::kNotComparable);
+
+  std::ostringstream out;
+  print_kernel_matrix_comparison(out, load_kernel_matrix(dir.string()));
+  EXPECT_NE(out.str().find("=== A = host vs B = 6.1.0-test ==="), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("not comparable (tcg)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("times not comparable (tcg): A ran on host, B on tcg"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("broken: no run.json (failed: "), std::string::npos) << out.str();
+  fs::remove_all(dir);
+}
+
 TEST(KernelMatrix, GateDoesNotCompareTimesBetweenTcgAndHost) {
   const json host = json::parse(std::ifstream(kSmallRun + "/run.json"));
   const BenchmarkFile baseline = parse_benchmark_json(host, "host.json");
@@ -310,6 +342,36 @@ TEST(KernelMatrix, GateDoesNotCompareTimesBetweenTcgAndHost) {
   print_gate_report(out, report, baseline, current);
   EXPECT_NE(out.str().find("note: times not comparable (tcg): baseline ran on host, current on tcg"), std::string::npos)
       << out.str();
+}
+
+TEST(KernelMatrix, ReportPutsKernelsSideBySideAndLinksTheirOwnReports) {
+  const fs::path dir = matrix_dir("report");
+  std::ostringstream out;
+  const ReportFiles files = write_kernel_matrix_report({dir.string(), ""}, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("(3 kernels)"), std::string::npos) << text;
+  EXPECT_NE(text.find("NOT comparable"), std::string::npos) << text;
+  EXPECT_NE(text.find("wakeups / syscalls per frame"), std::string::npos) << text;
+  EXPECT_NE(text.find("~ time measured in a VM under TCG"), std::string::npos) << text;
+  // The TCG kernel's CPU and latency are marked, the host's are not.
+  std::istringstream lines(text);
+  bool saw_marked_latency = false;
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("latency p50") != std::string::npos) {
+      saw_marked_latency = saw_marked_latency || line.find('~') != std::string::npos;
+      EXPECT_EQ(line.find('~'), line.rfind('~')) << line;  // one marked cell: the tcg one
+    }
+  EXPECT_TRUE(saw_marked_latency) << text;
+  EXPECT_EQ(files.html, (dir / "report.html").string());
+  EXPECT_TRUE(fs::exists(dir / "host" / "report.html"));
+  EXPECT_TRUE(fs::exists(dir / "6.1.0-test" / "report.html"));
+  std::ostringstream html;
+  html << std::ifstream(files.html).rdbuf();
+  EXPECT_NE(html.str().find("href=\"host/report.html\""), std::string::npos);
+  EXPECT_NE(html.str().find("href=\"6.1.0-test/report.html\""), std::string::npos);
+  EXPECT_NE(html.str().find("class=\"num incomparable\""), std::string::npos);
+  EXPECT_NE(html.str().find("qemu: boom"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 }  // namespace
