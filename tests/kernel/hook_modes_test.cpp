@@ -70,14 +70,15 @@ TEST(HookModes, ProbeReportsTheSockopsBackend) {
   EXPECT_EQ(choose_autolowat_backend(probe_autolowat_kernel(), "auto").backend, AUTOLOWAT_BACKEND_SOCKOPS);
 }
 
-// The quickstart's frames (4008 B desc8, 9 sends 1 ms apart), fewer of them.
+// The quickstart's frames (4008 B desc8, 9 sends 1 ms apart), fewer of them and 5 ms
+// apart: under TCG a reader late by a whole frame gap would merge two frames' wakeups.
 TEST(HookModes, QuickstartFramesWakeTheReaderOncePerFrame) {
   SKIP_WITHOUT_HOOK();
   const RunOutcome out = run_in_memory(parse_scenario(R"(
 name: hook-quickstart
 source: {synthetic: {frames: 40, header: 0, payload: 4000, seed: 1}}
 framing: desc8
-segmentation: {cut: {chunks: 9}, chunk_gap_us: 1000, frame_gap_us: 1000}
+segmentation: {cut: {chunks: 9}, chunk_gap_us: 1000, frame_gap_us: 5000}
 transport: {kind: loopback}
 receiver: {modes: [baseline, lowat-user, strparser, autolowat, autolowat-model]}
 run: {repetitions: 1, warmup_frames: 4, timeout_s: 120}
@@ -124,8 +125,8 @@ run: {{repetitions: 1, warmup_frames: 0, timeout_s: 120}}
 )", path, GetParam().direction), "hook-capture.yaml"));
   auto m = per_frame(out);
   ASSERT_EQ(m.size(), 3u);
+  // Not also <= baseline: separate runs, and a late reader merges baseline's wakeups too.
   EXPECT_LE(m["autolowat"].wakeups, m["autolowat-model"].wakeups);
-  EXPECT_LE(m["autolowat"].wakeups, m["baseline"].wakeups);
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedPcaps, HookCaptures, ::testing::ValuesIn(kCaptures), [](const auto& info) {
