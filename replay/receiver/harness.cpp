@@ -30,20 +30,32 @@ ReceiverHarness::ReceiverHarness(const Scenario& scenario, const Network& networ
     listen_fd_ = socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) throw_errno("listen socket");
   }
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
-    throw_errno("bind " + ep.text);
-  if (listen(listen_fd_, 1024) != 0) throw_errno("listen");
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw_errno("epoll_create1");
-  mode_.prepare(listen_fd_);
+  try {
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
+      throw_errno("bind " + ep.text);
+    if (listen(listen_fd_, 1024) != 0) throw_errno("listen");
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw_errno("epoll_create1");
+    mode_.prepare(listen_fd_);
+  } catch (...) {
+    // No destructor runs for a half-built harness: a kept listener would hold the port
+    // and fail every later repetition with EADDRINUSE.
+    close_sockets();
+    throw;
+  }
 }
 
 ReceiverHarness::~ReceiverHarness() {
   for (const Connection& c : connections_) data_ready_.unwatch(c.fd());
+  close_sockets();
+}
+
+void ReceiverHarness::close_sockets() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
   if (listen_fd_ >= 0) close(listen_fd_);
+  epoll_fd_ = listen_fd_ = -1;
 }
 
 void ReceiverHarness::accept_connections(uint32_t count) {

@@ -55,6 +55,7 @@ class ReceiverHarness {
   Snapshot snapshot() const;
   FrameTimeline timeline(const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns) const;
   uint64_t frames_on_every_connection() const;
+  void close_sockets();
 
   const Scenario& scenario_;
   ReceiverMode& mode_;
