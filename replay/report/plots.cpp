@@ -26,6 +26,7 @@ struct LegendEntry {
   std::string label;
   std::string colour;
   Mark mark;
+  std::string detail = "";  // a smaller second line under the label
 };
 
 void draw_legend(Svg& svg, const std::vector<LegendEntry>& entries, const std::string& heading = "") {
@@ -48,6 +49,10 @@ void draw_legend(Svg& svg, const std::vector<LegendEntry>& entries, const std::s
         break;
     }
     svg.text(x + 30, y + 4, e.label, "start", 12);
+    if (!e.detail.empty()) {
+      svg.text(x + 30, y + 17, e.detail, "start", 10, "fill:#555");
+      y += 12;
+    }
     y += 22;
   }
   svg.close_group();
@@ -75,11 +80,13 @@ void y_axis_label(Svg& svg, double bottom, const std::string& label) {
   svg.text(20, (kTop + bottom) / 2, label, "middle", 12, "", -90);
 }
 
+// The percentile at 1/(1-p) = 10^decade: 0%, 90%, 99%, 99.9%, ...
 std::string nines_label(int decade) {
   if (decade == 0) return "0%";
   if (decade == 1) return "90%";
+  if (decade == 2) return "99%";
   return "99." + std::string(size_t(decade - 2), '9') + "%";
-  }
+}
 
 std::string ok_series_label(const LoadedRun& run, const std::string& mode) {
   return run.predicted(mode) ? mode + " (predicted)" : mode;
@@ -98,7 +105,7 @@ Plot latency_by_percentile_plot(const LoadedRun& run) {
     for (const PercentilePoint& p : it->second) {
       if (p.value > 0) lo = std::min(lo, p.value);
       hi = std::max(hi, p.value);
-      max_inverse = std::max(max_inverse, p.inverse);
+      if (std::isfinite(p.inverse)) max_inverse = std::max(max_inverse, p.inverse);
     }
   }
   if (modes.empty()) {
@@ -109,7 +116,9 @@ Plot latency_by_percentile_plot(const LoadedRun& run) {
   const double y_lo = std::pow(10.0, std::floor(std::log10(lo)));
   double y_hi = std::pow(10.0, std::ceil(std::log10(std::max(hi, lo * 1.0001))));
   if (y_hi <= y_lo) y_hi = y_lo * 10;
-  const int decades = std::max(2, int(std::ceil(std::log10(max_inverse) - 1e-9)));
+  // The axis ends past the deepest finite row: every percentile from that row's level up
+  // is the max's bucket, so the 100% row (at 1/(1-p) = infinity) is drawn at the axis end.
+  const int decades = std::max(2, int(std::floor(std::log10(max_inverse))) + 1);
 
   const double bottom = 400;
   Svg svg(kWidth, 460, plot.title);
@@ -141,15 +150,22 @@ Plot latency_by_percentile_plot(const LoadedRun& run) {
   for (size_t i = 0; i < modes.size(); ++i) {
     const std::string& m = modes[i];
     const std::string colour = mode_colour(m, i);
+    const std::vector<PercentilePoint>& rows = run.latency_us.at(m);
     std::vector<std::pair<double, double>> points;
-    for (const PercentilePoint& p : run.latency_us.at(m))
-      points.emplace_back(x(std::log10(std::max(1.0, p.inverse))), y(std::max(p.value, y_lo)));
+    for (const PercentilePoint& p : rows)
+      points.emplace_back(std::isfinite(p.inverse) ? x(std::log10(std::max(1.0, p.inverse))) : x(decades),
+                          y(std::max(p.value, y_lo)));
     const bool predicted = run.predicted(m);
     svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", xml_escape(m)));
     svg.polyline(points, "stroke:" + colour + ";stroke-width:2" + (predicted ? ";stroke-dasharray:6,3" : ""));
+    if (!std::isfinite(rows.back().inverse))
+      svg.rect(points.back().first - 4, points.back().second - 4, 8, 8, "fill:" + colour,
+               fmt::format("{} max (100%): {:.1f} µs", m, rows.back().value));
     svg.close_group();
-    legend.push_back({ok_series_label(run, m), colour, predicted ? Mark::kDashedLine : Mark::kLine});
+    legend.push_back({ok_series_label(run, m), colour, predicted ? Mark::kDashedLine : Mark::kLine,
+                      fmt::format("n = {} samples", rows.back().total_count)});
   }
+  legend.push_back({"max (100%)", "#555", Mark::kBox});
   draw_legend(svg, legend, "mode");
   plot.svg = svg.finish();
   return plot;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "common/errors.hpp"
@@ -99,11 +100,11 @@ std::vector<PercentilePoint> parse_hgrm(const std::string& text, const std::stri
       p.value = std::stod(cols[0]);
       p.percentile = std::stod(cols[1]);
       p.total_count = std::stoull(cols[2]);
-      if (cols.size() == 4) p.inverse = std::stod(cols[3]);
+      p.inverse = cols.size() == 4 ? std::stod(cols[3]) : std::numeric_limits<double>::infinity();
     } catch (const std::exception&) {
       throw InputError(fmt::format("{}:{}: not a number in '{}'", source, line_no, line));
     }
-    if (cols.size() == 4) points.push_back(p);  // the 100% row has no finite 1/(1-p)
+    points.push_back(p);
   }
   if (!header_seen) throw InputError(fmt::format("{}: no 'Value Percentile TotalCount' header", source));
   return points;

@@ -14,7 +14,7 @@ struct PercentilePoint {
   double value = 0;        // in the file's unit (µs for rcvqbench)
   double percentile = 0;   // 0..1
   uint64_t total_count = 0;
-  double inverse = 1;      // 1/(1-percentile); the 100% row has none and is left out
+  double inverse = 1;      // 1/(1-percentile); infinite on the 100% row, which has no such column
 };
 
 // A results directory read back: run.json plus each mode's latency distribution.

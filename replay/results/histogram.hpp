@@ -5,9 +5,10 @@
 
 namespace rcvq {
 
-// Log-linear histogram with HdrHistogram's bucket layout (3 significant digits,
-// 2048 sub-buckets), so percentiles are within 0.1% and .hgrm output matches what
-// HdrHistogram's own tools read. Values are non-negative integers (ns here).
+// Log-linear histogram with HdrHistogram's bucket layout (lowest discernible value 1,
+// 3 significant digits, 2048 sub-buckets) whose percentiles, mean, standard deviation
+// and .hgrm text are what HdrHistogram computes for the same values (checked against
+// hdr-histogram-js in tests/data/hdr_reference). Values are non-negative integers (ns here).
 class Histogram {
  public:
   explicit Histogram(int64_t highest_trackable = int64_t(1) << 40);
@@ -16,12 +17,15 @@ class Histogram {
   void merge(const Histogram& other);
 
   uint64_t count() const { return total_; }
+  // The exact smallest and largest values recorded, not bucket bounds.
   int64_t min() const { return total_ ? min_ : 0; }
   int64_t max() const { return total_ ? max_ : 0; }
+  // Over each bucket's median equivalent value, as HdrHistogram's getMean/getStdDeviation.
   double mean() const;
   double stddev() const;
-  // Value at percentile p in [0, 100]: the highest value equivalent to the bucket that
-  // holds the p-th percentile sample (HdrHistogram's getValueAtPercentile).
+  // HdrHistogram's getValueAtPercentile: the highest value equivalent to the bucket holding
+  // the ceil(p% of count)-th sample (at least the first); the lowest equivalent value at
+  // p = 0. It may exceed max(), which is exact.
   int64_t value_at_percentile(double p) const;
 
   // HdrHistogram's percentile distribution text (.hgrm), values divided by `unit_ratio`.
@@ -33,13 +37,11 @@ class Histogram {
  private:
   size_t index_of(int64_t value) const;
   int64_t value_at_index(size_t index) const;
-  int64_t highest_equivalent(int64_t value) const;
 
   int bucket_count_;
   std::vector<uint64_t> counts_;
   uint64_t total_ = 0;
   int64_t min_ = INT64_MAX, max_ = 0;
-  double sum_ = 0, sum_sq_ = 0;
 };
 
 }  // namespace rcvq

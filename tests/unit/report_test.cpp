@@ -3,9 +3,11 @@
 // unsupported or failed).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -77,7 +79,11 @@ TEST(ReportData, HgrmRowsParseTheWayHdrHistogramsPlotterReadsThem) {
     ++plotted;
   }
   EXPECT_GT(plotted, 20);
-  EXPECT_EQ(size_t(plotted), load_run(kSmallRun).latency_us.at("baseline").size());
+  const LoadedRun run = load_run(kSmallRun);
+  const std::vector<PercentilePoint>& rows = run.latency_us.at("baseline");
+  ASSERT_EQ(rows.size(), size_t(plotted) + 1);  // and the 100% row, which the plotter drops
+  EXPECT_EQ(rows.back().percentile, 1.0);
+  EXPECT_TRUE(std::isinf(rows.back().inverse));
 }
 
 TEST(ReportData, BadInputNamesTheFile) {
@@ -151,6 +157,26 @@ TEST(ReportPlots, BarsAndTimelineShowTheRunsNumbers) {
   const size_t lowat_wakeups = count_in_group("wakeups:lowat-user");
   EXPECT_GT(baseline_wakeups, 2 * lowat_wakeups);
   EXPECT_GT(lowat_wakeups, 0u);
+}
+
+TEST(ReportPlots, LatencyPlotDrawsTheMaxAndSamplesPerMode) {
+  const LoadedRun run = load_run(kSmallRun);
+  const std::string svg = latency_by_percentile_plot(run).svg;
+  // baseline.hgrm's deepest row is at 1/(1-p) = 320, so the axis runs to 99.9%.
+  for (const char* tick : {">0%<", ">90%<", ">99%<", ">99.9%<"}) EXPECT_NE(svg.find(tick), std::string::npos) << tick;
+  EXPECT_EQ(svg.find("99.%"), std::string::npos);
+  EXPECT_EQ(svg.find(">99.99%<"), std::string::npos);
+  // Each mode's legend entry says its n, right under its name, and its line ends at a
+  // marker for the 100% row.
+  for (const auto& [mode, rows] : run.latency_us) {
+    const std::string label = ">" + mode + (run.predicted(mode) ? " (predicted)" : "") + "</text>";
+    const size_t legend_at = svg.find(label);
+    ASSERT_NE(legend_at, std::string::npos) << mode;
+    const size_t detail_at = svg.find("<text", legend_at);
+    const std::string detail = svg.substr(detail_at, svg.find("</text>", detail_at) - detail_at);
+    EXPECT_TRUE(detail.ends_with(fmt::format(">n = {} samples", rows.back().total_count))) << mode << ": " << detail;
+    EXPECT_NE(svg.find(fmt::format("{} max (100%): {:.1f} µs", mode, rows.back().value)), std::string::npos) << mode;
+  }
 }
 
 TEST(ReportPlots, MissingDataIsSaidNotDrawn) {
