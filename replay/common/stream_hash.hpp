@@ -2,19 +2,25 @@
 #include <cstdint>
 #include <span>
 
+// The state's layout is needed to keep it inside the object (no allocation per
+// connection, plain copies as XXH3_copyState makes them).
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 namespace rcvq {
 
-// Order-sensitive 64-bit FNV-1a over a byte stream, fed in arbitrary pieces: the
+// Order-sensitive 64-bit XXH3 over a byte stream, fed in arbitrary pieces: the
 // receiver's hash equals the sender's only if every byte arrived once and in order.
+// It runs inside the measured receiver thread, so it has to cost far less than the
+// receive path it checks (~0.8 us per 4 KB frame here, a byte-wise FNV-1a took ~9 us).
 class StreamHash {
  public:
-  void update(std::span<const uint8_t> bytes) {
-    for (uint8_t b : bytes) state_ = (state_ ^ b) * 0x100000001b3ULL;
-  }
-  uint64_t value() const { return state_; }
+  StreamHash() { XXH3_64bits_reset(&state_); }
+  void update(std::span<const uint8_t> bytes) { XXH3_64bits_update(&state_, bytes.data(), bytes.size()); }
+  uint64_t value() const { return XXH3_64bits_digest(&state_); }
 
  private:
-  uint64_t state_ = 0xcbf29ce484222325ULL;
+  XXH3_state_t state_;
 };
 
 }  // namespace rcvq
