@@ -1,8 +1,9 @@
 // Counts sk_data_ready calls on the receiver's sockets: the kernel-side view of how
-// often the reader was woken. Sockets are selected by cookie, so traffic of any other
-// socket on the host is ignored. With record_arrivals set it also streams, per call,
-// how far the receive queue reached (rcv_nxt) and how far the reader had copied, which
-// is what the userspace AutoLOWAT model replays.
+// often the reader was notified, and how many of those notifications could wake it
+// (see struct data_ready_counts). Sockets are selected by cookie, so traffic of any
+// other socket on the host is ignored. With record_arrivals set it also streams, per
+// call, how far the receive queue reached (rcv_nxt) and how far the reader had copied,
+// which is what the userspace AutoLOWAT model replays.
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -12,13 +13,15 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define RCV_SHUTDOWN 1 /* include/net/sock.h, not in BTF */
+
 const volatile bool record_arrivals = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u64);   /* socket cookie */
-	__type(value, __u64); /* sk_data_ready calls */
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct data_ready_counts);
 } watched SEC(".maps");
 
 struct {
@@ -30,17 +33,36 @@ SEC("tp_btf/sk_data_ready")
 int BPF_PROG(count_data_ready, struct sock *sk)
 {
 	__u64 cookie = bpf_get_socket_cookie(sk);
-	__u64 *calls = bpf_map_lookup_elem(&watched, &cookie);
+	struct data_ready_counts *counts = bpf_map_lookup_elem(&watched, &cookie);
 	struct data_ready_event *event;
 	struct tcp_sock *tp;
+	bool shut_down;
+	__u64 copied;
 
-	if (!calls)
-		return 0;
-	__sync_fetch_and_add(calls, 1);
-	if (!record_arrivals)
+	if (!counts)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
+		return 0;
+	/* bytes_received counts from the first data byte, so this is the reader's stream
+	 * offset whatever the initial sequence number was. */
+	copied = tp->bytes_received - (__u32)(tp->rcv_nxt - tp->copied_seq);
+	shut_down = sk->sk_shutdown & RCV_SHUTDOWN;
+
+	bpf_spin_lock(&counts->lock);
+	if (counts->notifications == 0 || copied != counts->copied_bytes) {
+		bool edge = !shut_down;
+
+		counts->copied_bytes = copied;
+		counts->epoch_notifications = 0;
+		counts->epoch_wakeup_edges = edge;
+		counts->wakeup_edges += edge;
+	}
+	counts->notifications++;
+	counts->epoch_notifications++;
+	bpf_spin_unlock(&counts->lock);
+
+	if (!record_arrivals)
 		return 0;
 	event = bpf_ringbuf_reserve(&arrivals, sizeof(*event), 0);
 	if (!event)

@@ -63,11 +63,14 @@ GatePolicy default_gate_policy() {
   GatePolicy g;
   for (const char* m : {"wakeups_per_frame", "early_wakeups_per_frame", "syscalls_per_frame",
                         "recv_calls_per_frame", "setsockopt_per_frame", "epoll_waits_per_frame",
-                        "kernel_data_ready_per_frame", "segments_per_frame_planned",
-                        "segments_per_frame_achieved"})
+                        "kernel_data_ready_per_frame", "kernel_wakeup_edges_per_frame",
+                        "segments_per_frame_planned", "segments_per_frame_achieved"})
     g.metrics[m] = counter();
-  for (const char* m : {"cpu_us_per_frame", "ctx_switches_per_frame", "p50_us", "p99_us", "real_time_ns",
-                        "cpu_time_ns"})
+  // Load coalesces more notifications without the receiver doing anything worse.
+  g.metrics["coalesced_notifications_per_frame"].kind = MetricPolicy::Kind::Report;
+  for (const char* m : {"cpu_us_per_frame", "cpu_rusage_us_per_frame", "net_softirq_outside_receiver_us_per_frame",
+                        "receive_path_cpu_us_per_frame", "ctx_switches_per_frame", "p50_us", "p99_us",
+                        "real_time_ns", "cpu_time_ns"})
     g.metrics[m] = timing();
   g.metrics["frames_per_s"] = timing(false);
   return g;

@@ -65,7 +65,8 @@ uint64_t DataReadyProbe::socket_cookie(int fd) {
 
 void DataReadyProbe::watch(int fd) {
   if (!skel_) return;
-  const uint64_t cookie = socket_cookie(fd), zero = 0;
+  const uint64_t cookie = socket_cookie(fd);
+  const data_ready_counts zero{};
   if (bpf_map__update_elem(skel_->maps.watched, &cookie, sizeof cookie, &zero, sizeof zero, BPF_ANY) != 0)
     throw_errno("watch socket in the sk_data_ready map");
 }
@@ -76,13 +77,16 @@ void DataReadyProbe::unwatch(int fd) {
   bpf_map__delete_elem(skel_->maps.watched, &cookie, sizeof cookie, 0);
 }
 
-uint64_t DataReadyProbe::count(int fd) const {
-  if (!skel_) return 0;
+DataReadyCounts DataReadyProbe::counts_before_read(int fd, uint64_t reader_offset) const {
+  if (!skel_) return {};
   const uint64_t cookie = socket_cookie(fd);
-  uint64_t calls = 0;
-  if (bpf_map__lookup_elem(skel_->maps.watched, &cookie, sizeof cookie, &calls, sizeof calls, 0) != 0)
-    throw_errno("read the sk_data_ready count");
-  return calls;
+  data_ready_counts c{};
+  if (bpf_map__lookup_elem(skel_->maps.watched, &cookie, sizeof cookie, &c, sizeof c, BPF_F_LOCK) != 0)
+    throw_errno("read the sk_data_ready counts");
+  DataReadyCounts counts{c.notifications, c.wakeup_edges};
+  if (c.notifications > 0 && c.copied_bytes == reader_offset)
+    counts = counts - DataReadyCounts{c.epoch_notifications, c.epoch_wakeup_edges};
+  return counts;
 }
 
 std::vector<data_ready_event> DataReadyProbe::drain_arrivals() {

@@ -27,6 +27,7 @@ Connection::Connection(Connection&& o) noexcept
       hash_(o.hash_),
       counters_(o.counters_),
       frame_done_ns_(std::move(o.frame_done_ns_)),
+      frames_expected_(o.frames_expected_),
       rcvlowat_(o.rcvlowat_),
       eof_(o.eof_) {
   o.fd_ = -1;

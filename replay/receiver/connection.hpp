@@ -37,6 +37,9 @@ class Connection {
   uint32_t index() const { return index_; }
   const FrameScanner& scanner() const { return scanner_; }
   uint64_t frames_completed() const { return frame_done_ns_.size(); }
+  // How many frames the plan sends on this connection; until told, more may come.
+  void expect_frames(uint64_t frames) { frames_expected_ = frames; }
+  bool has_every_frame() const { return frames_completed() >= frames_expected_; }
   const std::vector<int64_t>& frame_done_ns() const { return frame_done_ns_; }
   uint64_t hash() const { return hash_.value(); }
   bool eof() const { return eof_; }
@@ -58,6 +61,7 @@ class Connection {
   ReceiverCounters& counters_;
   std::vector<int64_t> frame_done_ns_;
   std::vector<uint64_t> ends_scratch_;
+  uint64_t frames_expected_ = UINT64_MAX;
   int rcvlowat_ = 1;
   bool eof_ = false;
 };

@@ -12,6 +12,7 @@
 
 #include "common/clock.hpp"
 #include "common/errors.hpp"
+#include "probes/host_steal.hpp"
 #include "probes/thread_usage.hpp"
 
 namespace rcvq {
@@ -85,10 +86,13 @@ ReceiverHarness::Snapshot ReceiverHarness::snapshot() const {
   Snapshot s;
   s.counters = counters_;
   const ThreadUsage usage = ThreadUsage::now();
-  s.cpu_us = usage.cpu_us;
+  s.rusage_cpu_us = usage.cpu_us;
   s.context_switches = usage.context_switches;
+  if (task_clock_) s.task_clock_ns = task_clock_->ns();
+  if (softirq_) s.net_softirq_outside_receiver_ns = softirq_->outside_receiver_ns();
+  s.host_steal_us = host_steal_us();
   for (const Connection& c : connections_) {
-    s.data_ready += data_ready_.count(c.fd());
+    s.data_ready += data_ready_.counts_before_read(c.fd(), c.scanner().offset());
     const int64_t segs = tcp_data_segments_in(c.fd());
     s.data_segments = (segs < 0 || s.data_segments < 0) ? -1 : s.data_segments + segs;
   }
@@ -103,6 +107,9 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd, &stop_ev) != 0) throw_errno("epoll_ctl ADD stop");
 
   const uint64_t total = plan.frames.size();
+  for (Connection& c : connections_) c.expect_frames(total);
+  task_clock_ = TaskClock::of_calling_thread();
+  if (softirq_) softirq_->set_receiver_thread(gettid());
   const bool edge = mode_.edge_triggered(scenario_.receiver.edge_triggered);
   std::vector<uint8_t> buffer(scenario_.receiver.read_size);
   std::vector<epoll_event> events(connections_.size() + 1);
@@ -219,17 +226,34 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
   rep.integrity_detail = problems.empty() ? "stream hash matches on every connection"
                                           : fmt::format("{}", fmt::join(problems, "; "));
   rep.counters = measure_end_.counters - measure_start_.counters;
-  rep.cpu_us = Measured::of(double(measure_end_.cpu_us - measure_start_.cpu_us));
+  rep.cpu_us = task_clock_ && task_clock_->available()
+                   ? Measured::of(double(measure_end_.task_clock_ns - measure_start_.task_clock_ns) / 1e3)
+                   : Measured::missing(task_clock_ ? "receiver thread: " + task_clock_->reason()
+                                                   : "the receiver never ran");
+  rep.cpu_rusage_us = Measured::of(double(measure_end_.rusage_cpu_us - measure_start_.rusage_cpu_us));
   rep.ctx_switches = Measured::of(double(measure_end_.context_switches - measure_start_.context_switches));
-  rep.kernel_data_ready = data_ready_.available()
-                              ? Measured::of(double(measure_end_.data_ready - measure_start_.data_ready))
-                              : Measured::missing(data_ready_.reason());
+  rep.net_softirq_outside_receiver_us =
+      softirq_ && softirq_->available()
+          ? Measured::of(double(measure_end_.net_softirq_outside_receiver_ns -
+                                measure_start_.net_softirq_outside_receiver_ns) /
+                         1e3)
+          : Measured::missing(softirq_ ? softirq_->reason() : "no softirq probe was given to this run");
+  const DataReadyCounts data_ready = measure_end_.data_ready - measure_start_.data_ready;
+  if (data_ready_.available()) {
+    rep.kernel_data_ready = Measured::of(double(data_ready.notifications));
+    rep.kernel_wakeup_edges = Measured::of(double(data_ready.wakeup_edges));
+  } else {
+    rep.kernel_data_ready = rep.kernel_wakeup_edges = Measured::missing(data_ready_.reason());
+  }
   rep.segments_achieved =
       measure_end_.data_segments >= 0
           ? Measured::of(double(measure_end_.data_segments - measure_start_.data_segments))
           : Measured::missing("TCP_INFO has no tcpi_data_segs_in on this kernel");
   rep.segments_planned = plan.planned_segments_per_frame();
   rep.wall_ns = measure_end_.time_ns - measure_start_.time_ns;
+  if (measure_start_.host_steal_us >= 0 && measure_end_.host_steal_us >= 0 && rep.wall_ns > 0)
+    rep.extra["host_steal_percent"] = 100.0 * double(measure_end_.host_steal_us - measure_start_.host_steal_us) /
+                                      (double(rep.wall_ns) / 1e3 * double(sysconf(_SC_NPROCESSORS_ONLN)));
   rep.timeline = timeline(plan, t0_ns, sent_ns);
   return rep;
 }

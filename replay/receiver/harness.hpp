@@ -1,10 +1,13 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "plan/plan.hpp"
 #include "probes/data_ready.hpp"
+#include "probes/net_softirq.hpp"
+#include "probes/task_clock.hpp"
 #include "receiver/connection.hpp"
 #include "receiver/mode.hpp"
 #include "results/run_result.hpp"
@@ -28,12 +31,15 @@ class ReceiverHarness {
   void accept_connections(uint32_t count);
   // Frames complete on every connection, stored as the loop advances (for progress).
   void publish_frames_to(std::atomic<uint64_t>* frames_received) { frames_progress_ = frames_received; }
+  // The network softirq time the receiver thread's own CPU time leaves out.
+  void measure_softirq_with(NetSoftirqProbe* softirq) { softirq_ = softirq; }
   // Frames after warm-up whose segments and wakeups the report's timeline shows.
   static constexpr uint64_t kTimelineFrames = 8;
   const std::vector<Connection>& connections() const { return connections_; }
 
   // Receives until every connection holds every planned frame (or EOF, the deadline,
-  // or a stop request). Run on the thread whose CPU is to be measured.
+  // or a stop request). Run on the thread whose CPU is to be measured: its task-clock
+  // counter opens here.
   // `stop_fd` is an eventfd that becomes readable on a stop request.
   void receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd);
 
@@ -47,8 +53,10 @@ class ReceiverHarness {
  private:
   struct Snapshot {
     ReceiverCounters counters;
-    int64_t cpu_us = 0, context_switches = 0;
-    uint64_t data_ready = 0;
+    int64_t task_clock_ns = 0, rusage_cpu_us = 0, context_switches = 0;
+    DataReadyCounts data_ready;
+    int64_t net_softirq_outside_receiver_ns = 0;
+    int64_t host_steal_us = -1;
     int64_t data_segments = 0;  // -1 when TCP_INFO lacks the counter
     int64_t time_ns = 0;
   };
@@ -60,6 +68,8 @@ class ReceiverHarness {
   const Scenario& scenario_;
   ReceiverMode& mode_;
   DataReadyProbe& data_ready_;
+  NetSoftirqProbe* softirq_ = nullptr;
+  std::optional<TaskClock> task_clock_;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   std::vector<Connection> connections_;

@@ -1,6 +1,7 @@
 #include "results/run_result.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace rcvq {
 namespace {
@@ -8,6 +9,18 @@ namespace {
 using json = nlohmann::json;
 
 double per_frame(double total, uint64_t frames) { return frames ? total / double(frames) : 0.0; }
+
+// A figure derived from two measurements exists only when both do.
+template <typename Op>
+Measured derived(const Measured& a, const Measured& b, Op op) {
+  if (!a.value) return a;
+  if (!b.value) return b;
+  return Measured::of(op(*a.value, *b.value));
+}
+Measured difference(const Measured& a, const Measured& b) { return derived(a, b, std::minus<>()); }
+Measured sum_of(const Measured& a, const Measured& b) { return derived(a, b, std::plus<>()); }
+
+json count_json(const Measured& m) { return m.value ? json(uint64_t(*m.value)) : json(nullptr); }
 
 json latency_json(const Histogram& h) {
   if (h.count() == 0) return nullptr;
@@ -22,7 +35,8 @@ json latency_json(const Histogram& h) {
 struct Totals {
   uint64_t frames = 0, bytes = 0;
   ReceiverCounters counters;
-  Measured data_ready = Measured::of(0), segments = Measured::of(0), cpu = Measured::of(0),
+  Measured data_ready = Measured::of(0), wakeup_edges = Measured::of(0), segments = Measured::of(0),
+           cpu = Measured::of(0), cpu_rusage = Measured::of(0), net_softirq = Measured::of(0),
            ctx = Measured::of(0);
   double segments_planned = 0;
   Histogram latency, latency_from_send;
@@ -40,8 +54,13 @@ struct Totals {
     counters.recv_calls += r.counters.recv_calls;
     counters.setsockopt_calls += r.counters.setsockopt_calls;
     counters.other_syscalls += r.counters.other_syscalls;
-    for (auto [sum, part] : {std::pair{&data_ready, &r.kernel_data_ready}, {&segments, &r.segments_achieved},
-                             {&cpu, &r.cpu_us}, {&ctx, &r.ctx_switches}}) {
+    for (auto [sum, part] : {std::pair{&data_ready, &r.kernel_data_ready},
+                             {&wakeup_edges, &r.kernel_wakeup_edges},
+                             {&segments, &r.segments_achieved},
+                             {&cpu, &r.cpu_us},
+                             {&cpu_rusage, &r.cpu_rusage_us},
+                             {&net_softirq, &r.net_softirq_outside_receiver_us},
+                             {&ctx, &r.ctx_switches}}) {
       if (sum->value && part->value) *sum->value += *part->value;
       else if (sum->value) *sum = *part;
     }
@@ -87,8 +106,17 @@ struct Totals {
           {"other_syscalls", counters.other_syscalls}}},
     };
     j["kernel_data_ready_per_frame"] = measured("kernel_data_ready_per_frame", data_ready);
+    j["kernel_wakeup_edges_per_frame"] = measured("kernel_wakeup_edges_per_frame", wakeup_edges);
+    j["coalesced_notifications_per_frame"] =
+        measured("coalesced_notifications_per_frame", difference(data_ready, wakeup_edges));
+    j["counts"]["kernel_data_ready"] = count_json(data_ready);
+    j["counts"]["kernel_wakeup_edges"] = count_json(wakeup_edges);
     j["segments_per_frame_achieved"] = measured("segments_per_frame_achieved", segments);
     j["cpu_us_per_frame"] = measured("cpu_us_per_frame", cpu);
+    j["cpu_rusage_us_per_frame"] = measured("cpu_rusage_us_per_frame", cpu_rusage);
+    j["net_softirq_outside_receiver_us_per_frame"] =
+        measured("net_softirq_outside_receiver_us_per_frame", net_softirq);
+    j["receive_path_cpu_us_per_frame"] = measured("receive_path_cpu_us_per_frame", sum_of(cpu, net_softirq));
     j["ctx_switches_per_frame"] = measured("ctx_switches_per_frame", ctx);
     if (!integrity_ok) {
       json details = json::array();
@@ -147,8 +175,10 @@ json aggregate_metrics(const ModeResult& mode) {
   for (const ModeRepetition& r : mode.repetitions) reps.push_back(repetition_json(r));
   for (const char* key : {"wakeups_per_frame", "early_wakeups_per_frame", "recv_calls_per_frame",
                           "setsockopt_per_frame", "syscalls_per_frame", "kernel_data_ready_per_frame",
-                          "segments_per_frame_achieved", "cpu_us_per_frame", "ctx_switches_per_frame",
-                          "frames_per_s"}) {
+                          "kernel_wakeup_edges_per_frame", "coalesced_notifications_per_frame",
+                          "segments_per_frame_achieved", "cpu_us_per_frame", "cpu_rusage_us_per_frame",
+                          "net_softirq_outside_receiver_us_per_frame", "receive_path_cpu_us_per_frame",
+                          "ctx_switches_per_frame", "frames_per_s"}) {
     std::vector<double> values;
     for (const json& r : reps)
       if (r[key].is_number()) values.push_back(r[key].get<double>());
@@ -183,6 +213,7 @@ json to_json(const RunResult& run) {
             {"probe", run.probe},
             {"plan", run.plan},
             {"transport", run.transport},
+            {"pinning", run.pinning},
             {"warnings", run.warnings},
             {"modes", modes}};
   j["timing_comparable"] = run.timing.comparable;

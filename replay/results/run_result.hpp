@@ -46,11 +46,14 @@ struct ModeRepetition {
   uint64_t frames = 0;
   uint64_t bytes = 0;
   ReceiverCounters counters;
-  Measured kernel_data_ready;  // sk_data_ready calls on the receiver's sockets
-  Measured segments_achieved;  // data segments the receiver's TCP took in
+  Measured kernel_data_ready;    // sk_data_ready calls (notifications) on the receiver's sockets
+  Measured kernel_wakeup_edges;  // those after the reader copied since the previous call
+  Measured segments_achieved;    // data segments the receiver's TCP took in
   double segments_planned = 0;
-  Measured cpu_us;             // receiver thread user + system
-  Measured ctx_switches;       // receiver thread voluntary + involuntary
+  Measured cpu_us;               // receiver thread on CPU: perf task-clock
+  Measured cpu_rusage_us;        // receiver thread user + system: getrusage(RUSAGE_THREAD)
+  Measured net_softirq_outside_receiver_us;  // NET_RX + NET_TX softirq, any CPU, not on the receiver thread
+  Measured ctx_switches;         // receiver thread voluntary + involuntary
   Histogram latency{};         // ns, from the scheduled send of the frame's last byte
   Histogram latency_from_send{};  // ns, from when that byte was actually handed to send()
   int64_t wall_ns = 0;
@@ -74,6 +77,7 @@ struct RunResult {
   nlohmann::json probe;
   nlohmann::json plan;       // summary of the replay plan
   nlohmann::json transport;
+  nlohmann::json pinning;    // receiver_cpu, sender_cpu: as configured, null when unpinned
   std::vector<ModeResult> modes;
   std::string started_utc;
   bool complete = false;     // set only when every mode ran to its end

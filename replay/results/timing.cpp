@@ -9,8 +9,14 @@ namespace rcvq {
 using json = nlohmann::json;
 
 const std::vector<std::string>& timing_metric_keys() {
-  static const std::vector<std::string> keys{"cpu_us_per_frame", "latency_ns", "latency_from_send_ns",
-                                             "frames_per_s", "wall_s"};
+  static const std::vector<std::string> keys{"cpu_us_per_frame",
+                                             "cpu_rusage_us_per_frame",
+                                             "net_softirq_outside_receiver_us_per_frame",
+                                             "receive_path_cpu_us_per_frame",
+                                             "latency_ns",
+                                             "latency_from_send_ns",
+                                             "frames_per_s",
+                                             "wall_s"};
   return keys;
 }
 

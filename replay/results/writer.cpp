@@ -104,8 +104,8 @@ void print_comparison(std::ostream& out, const RunResult& run) {
   json base;
   for (const ModeResult& m : run.modes)
     if (m.mode == "baseline" && !m.repetitions.empty()) base = aggregate_metrics(m);
-  fmt::print(out, "{:<18} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}  {}\n", "mode", "wakeups/frame",
-             "syscalls/frame", "cpu_us/frame", "p50_us", "p99_us", "segs/frame", "integrity");
+  fmt::print(out, "{:<18} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}  {}\n", "mode", "wakeups/frame",
+             "syscalls/frame", "cpu_us/frame", "path_us/frame", "p50_us", "p99_us", "segs/frame", "integrity");
   for (const ModeResult& m : run.modes) {
     if (m.repetitions.empty()) {
       fmt::print(out, "{:<18} {}: {}\n", m.mode, m.status, m.reason);
@@ -120,11 +120,13 @@ void print_comparison(std::ostream& out, const RunResult& run) {
       return fmt::format("{}{} {}", cell(v, precision), marked ? kTimingMark : "", ratio(v, b));
     };
     const bool predicted = a["predicted"].get<bool>();
-    fmt::print(out, "{:<18} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}  {}{}\n",
+    fmt::print(out, "{:<18} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}  {}{}\n",
                m.mode + (predicted ? " *" : ""),
                col(a["wakeups_per_frame"], base.is_null() ? json() : base["wakeups_per_frame"]),
                col(a["syscalls_per_frame"], base.is_null() ? json() : base["syscalls_per_frame"]),
                time_col(a["cpu_us_per_frame"], base.is_null() ? json() : base["cpu_us_per_frame"]),
+               time_col(a["receive_path_cpu_us_per_frame"],
+                        base.is_null() ? json() : base["receive_path_cpu_us_per_frame"]),
                time_col(latency_us(a, "p50"), latency_us(base, "p50"), 1),
                time_col(latency_us(a, "p99"), latency_us(base, "p99"), 1),
                fmt::format("{}/{}", cell(a["segments_per_frame_achieved"]), cell(a["segments_per_frame_planned"])),
@@ -135,8 +137,9 @@ void print_comparison(std::ostream& out, const RunResult& run) {
     for (const ModeRepetition& r : m.repetitions) any_predicted = any_predicted || r.predicted;
   if (any_predicted) fmt::print(out, "* predicted by the userspace AutoLOWAT model, not measured on this kernel\n");
   if (!run.timing.comparable) fmt::print(out, "{} times not comparable with the host: {}\n", kTimingMark, run.timing.reason);
-  fmt::print(out, "(ratios are to baseline; segs/frame is achieved/planned; latency from the scheduled send of "
-                  "each frame's last byte)\n");
+  fmt::print(out, "(ratios are to baseline; cpu_us is the receiver thread's task-clock, path_us adds the network "
+                  "softirq time spent outside it; segs/frame is achieved/planned; latency from the scheduled send "
+                  "of each frame's last byte)\n");
   for (const std::string& w : run.warnings) fmt::print(out, "warning: {}\n", w);
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -17,6 +18,7 @@
 #include "plan/plan.hpp"
 #include "probes/data_ready.hpp"
 #include "probes/host_probe.hpp"
+#include "probes/net_softirq.hpp"
 #include "receiver/harness.hpp"
 #include "receiver/mode.hpp"
 #include "report/progress.hpp"
@@ -85,11 +87,49 @@ void apply_realtime_priority(uint32_t priority, const char* thread) {
                                std::strerror(err)));
 }
 
-ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network,
-                        const ModeDefinition& def, DataReadyProbe& data_ready, ProgressReporter& progress) {
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) throw_errno("sched_getaffinity");
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+// Like iperf3 -A: CPU figures only compare between runs whose threads ran where they
+// were told. Returns the CPUs the calling thread may use afterwards, as it sees them.
+std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread) {
+  if (cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(*cpu, &set);
+    if (int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set))
+      throw RunError(fmt::format("cannot pin the {} thread to CPU {}: {}", thread, *cpu, std::strerror(err)));
+  }
+  return allowed_cpus();
+}
+
+// Before anything runs: a CPU the process may not use would fail every repetition.
+void check_pinning(const Scenario& sc) {
+  const std::vector<int> allowed = allowed_cpus();
+  for (auto [key, cpu] : {std::pair{"receiver.cpu", sc.receiver.cpu}, {"sender.cpu", sc.sender.cpu}})
+    if (cpu && std::find(allowed.begin(), allowed.end(), int(*cpu)) == allowed.end())
+      throw InputError(fmt::format("{}: {} {} is not a CPU this process may run on (allowed: {})", sc.path, key,
+                                   *cpu, fmt::join(allowed, ",")));
+}
+
+json pinning_json(const Scenario& sc) {
+  auto cpu = [](std::optional<uint32_t> c) { return c ? json(*c) : json(nullptr); };
+  return {{"receiver_cpu", cpu(sc.receiver.cpu)}, {"sender_cpu", cpu(sc.sender.cpu)}};
+}
+
+ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network, const ModeDefinition& def,
+                        DataReadyProbe& data_ready, NetSoftirqProbe& softirq, ProgressReporter& progress) {
   StopSignal& stop = StopSignal::instance();
   std::unique_ptr<ReceiverMode> mode = def.make(sc);
   ReceiverHarness harness(sc, network, *mode, data_ready);
+  harness.measure_softirq_with(&softirq);
   std::unique_ptr<Replayer> replayer = network.make_replayer(sc);
   replayer->connect(sc.receiver.connections);
   harness.accept_connections(sc.receiver.connections);
@@ -99,10 +139,12 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   progress.schedule(plan.frames.size(), t0, plan.duration_ns());
   harness.publish_frames_to(&progress.frames_received());
   std::vector<int64_t> sent_ns;
+  std::vector<int> sender_cpus, receiver_cpus;
   std::exception_ptr sender_error;
   std::thread sender([&] {
     try {
       apply_realtime_priority(sc.receiver.realtime_priority, "sender");
+      sender_cpus = pin_calling_thread(sc.sender.cpu, "sender");
       replayer->replay(plan, t0, sent_ns, stop.flag());
       replayer->finish();
     } catch (...) {
@@ -114,6 +156,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   std::thread receiver([&] {
     try {
       apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
+      receiver_cpus = pin_calling_thread(sc.receiver.cpu, "receiver");
       harness.receive(plan, deadline, stop.fd());
     } catch (...) {
       receiver_error = std::current_exception();
@@ -132,6 +175,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
   ModeRepetition rep = harness.measurements(plan, t0, sent_ns);
   rep.extra["sender"] = replayer->stats();
+  rep.extra["affinity"] = {{"receiver", receiver_cpus}, {"sender", sender_cpus}};
   mode->finish(plan, rep);
   return rep;
 }
@@ -153,6 +197,25 @@ void warn_on_segment_drift(const Scenario& sc, RunResult& result) {
   }
 }
 
+// Steal is time the hypervisor ran something else on a CPU this VM thought busy:
+// task-clock CPU figures and latencies then carry time nothing here spent.
+void warn_on_steal(RunResult& result) {
+  constexpr double kNoticeablePercent = 2.0;
+  double worst = 0;
+  std::string worst_mode;
+  for (const ModeResult& m : result.modes)
+    for (const ModeRepetition& r : m.repetitions)
+      if (r.extra.contains("host_steal_percent") && r.extra["host_steal_percent"].get<double>() > worst) {
+        worst = r.extra["host_steal_percent"].get<double>();
+        worst_mode = m.mode;
+      }
+  if (worst > kNoticeablePercent)
+    result.warnings.push_back(fmt::format(
+        "the hypervisor stole up to {:.0f}% of the CPUs' time during a measured window ({}): task-clock CPU "
+        "figures count stolen time and latencies include it; compare CPU on a quieter host",
+        worst, worst_mode));
+}
+
 }  // namespace
 
 RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
@@ -163,6 +226,8 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.scenario = {{"name", sc.name}, {"path", sc.path}, {"config", yaml_to_json(YAML::Load(sc.yaml))}};
   result.host = describe_host();
   result.timing = timing_comparability(result.host);
+  check_pinning(sc);
+  result.pinning = pinning_json(sc);
 
   const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;
   for (const std::string& name : modes)
@@ -192,6 +257,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   // Counts only: autolowat-model records its arrivals through a probe of its own, and
   // a ring buffer here would fill with events nobody reads.
   DataReadyProbe data_ready(false);
+  NetSoftirqProbe softirq;
   ProgressReporter progress(ProgressReporter::style_for(stderr, settings.quiet));
 
   for (uint32_t rep = 0; rep < sc.run.repetitions && !stop.requested(); ++rep) {
@@ -200,7 +266,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
       ModeResult& m = result.modes[i];
       progress.begin(m.mode, rep + 1, sc.run.repetitions);
       try {
-        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready, progress));
+        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready, softirq, progress));
         ModeRepetition& r = m.repetitions.back();
         if (rep > 0) r.timeline = {};  // the report draws the first; more only bloat run.json
         progress.finished(r.frames, r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0, r.integrity_ok);
@@ -218,6 +284,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.complete = !outcome.interrupted;
   if (outcome.interrupted) result.warnings.push_back("interrupted: repetitions are missing");
   warn_on_segment_drift(sc, result);
+  warn_on_steal(result);
   for (const ModeResult& m : result.modes) {
     if (m.status == "failed") outcome.any_failed = true;
     for (const ModeRepetition& r : m.repetitions) outcome.any_failed = outcome.any_failed || !r.integrity_ok;

@@ -1,6 +1,7 @@
 #include "scenario/load.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -280,6 +281,13 @@ void parse_transport(YamlFields& root, Scenario& sc) {
   t.finish();
 }
 
+// Whether the host has that CPU is checked when the run starts: a scenario may be
+// validated on another machine.
+std::optional<uint32_t> cpu_to_pin(YamlFields& fields) {
+  if (!fields.has("cpu")) return std::nullopt;
+  return uint32_t(fields.u64("cpu", 0, 0, CPU_SETSIZE - 1));
+}
+
 void parse_receiver(YamlFields& root, Scenario& sc) {
   YamlFields r = root.map("receiver");
   Receiver& rc = sc.receiver;
@@ -295,7 +303,14 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
   rc.read_size = uint32_t(r.u64("read_size", rc.read_size, 1, 64 << 20));
   rc.autolowat_backend = r.choice("autolowat_backend", "auto", {"auto", "sockops", "tcp-ops"});
   rc.realtime_priority = uint32_t(r.u64("realtime_priority", 0, 0, 99));
+  rc.cpu = cpu_to_pin(r);
   r.finish();
+}
+
+void parse_sender(YamlFields& root, Scenario& sc) {
+  YamlFields s = root.map("sender");
+  sc.sender.cpu = cpu_to_pin(s);
+  s.finish();
 }
 
 void parse_run(YamlFields& root, Scenario& sc) {
@@ -337,6 +352,7 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
         "a {} socket sender cannot reorder, duplicate or time individual segments",
         yaml_position(file, doc["segmentation"]["effects"]), to_string(sc.transport.kind)));
   parse_receiver(root, sc);
+  parse_sender(root, sc);
   parse_run(root, sc);
   if (sc.source.kind == Source::Kind::Synthetic && sc.run.warmup_frames >= sc.source.synthetic.frames)
     root.fail(root.take("run"), "run.warmup_frames", "must be below the number of frames");

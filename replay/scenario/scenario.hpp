@@ -112,6 +112,11 @@ struct Receiver {
   uint32_t read_size = 65536;
   std::string autolowat_backend = "auto";  // auto | sockops | tcp-ops
   uint32_t realtime_priority = 0;  // SCHED_FIFO for sender and receiver threads, 0 = normal
+  std::optional<uint32_t> cpu;     // pin the receiver thread to this CPU
+};
+
+struct Sender {
+  std::optional<uint32_t> cpu;  // pin the sending thread to this CPU
 };
 
 struct RunOptions {
@@ -128,6 +133,7 @@ struct Scenario {
   Segmentation segmentation;
   Transport transport;
   Receiver receiver;
+  Sender sender;
   RunOptions run;
   std::string yaml;  // the scenario text, echoed into run.json
 };

@@ -69,7 +69,8 @@ void check_bench_output(const json& doc) {
     for (const char* key : {"syscalls_per_frame", "p50_us", "p99_us", "frames_per_s"})
       EXPECT_TRUE(row.contains(key)) << name << " lacks " << key;
     // Unmeasured metrics are named in the label, never reported as a number.
-    for (const char* key : {"cpu_us_per_frame", "kernel_data_ready_per_frame"}) {
+    for (const char* key : {"cpu_us_per_frame", "receive_path_cpu_us_per_frame", "kernel_data_ready_per_frame",
+                            "kernel_wakeup_edges_per_frame"}) {
       if (!row.contains(key)) {
         EXPECT_NE(row.value("label", std::string()).find(std::string("unsupported ") + key), std::string::npos) << name;
       }

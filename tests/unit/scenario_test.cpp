@@ -84,5 +84,18 @@ TEST(Scenario, SizesAcceptFixedRangeAndList) {
   EXPECT_EQ(sc.source.synthetic.payload.largest(), 3u);
 }
 
+TEST(Scenario, ThreadsArePinnedOnlyWhenACpuIsGiven) {
+  const Scenario unpinned = parse_scenario("name: u\n", "u.yaml");
+  EXPECT_FALSE(unpinned.receiver.cpu);
+  EXPECT_FALSE(unpinned.sender.cpu);
+  const Scenario pinned = parse_scenario("receiver: {cpu: 1}\nsender: {cpu: 0}\n", "p.yaml");
+  EXPECT_EQ(pinned.receiver.cpu, 1u);
+  EXPECT_EQ(pinned.sender.cpu, 0u);
+  EXPECT_NE(error_of("receiver: {cpu: -1}\n").find("receiver.cpu"), std::string::npos);
+  EXPECT_NE(error_of("sender: {cpu: 1024}\n").find("sender.cpu"), std::string::npos);
+  EXPECT_NE(error_of("sender: {cpu: first}\n").find("sender.cpu"), std::string::npos);
+  EXPECT_NE(error_of("sender: {cpus: 0}\n").find("unknown key"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rcvq

@@ -22,12 +22,26 @@ namespace {
 // The counters each scenario benchmark reports; a metric this host cannot measure is
 // left out and named in the label instead (never a 0 that would read as a result).
 const std::vector<std::string>& scenario_counters() {
-  static const std::vector<std::string> names{
-      "wakeups_per_frame",          "early_wakeups_per_frame",     "syscalls_per_frame",
-      "recv_calls_per_frame",       "setsockopt_per_frame",        "epoll_waits_per_frame",
-      "kernel_data_ready_per_frame", "segments_per_frame_planned", "segments_per_frame_achieved",
-      "cpu_us_per_frame",           "ctx_switches_per_frame",      "p50_us",
-      "p99_us",                     "frames_per_s",                "frames"};
+  static const std::vector<std::string> names{"wakeups_per_frame",
+                                              "early_wakeups_per_frame",
+                                              "syscalls_per_frame",
+                                              "recv_calls_per_frame",
+                                              "setsockopt_per_frame",
+                                              "epoll_waits_per_frame",
+                                              "kernel_data_ready_per_frame",
+                                              "kernel_wakeup_edges_per_frame",
+                                              "coalesced_notifications_per_frame",
+                                              "segments_per_frame_planned",
+                                              "segments_per_frame_achieved",
+                                              "cpu_us_per_frame",
+                                              "cpu_rusage_us_per_frame",
+                                              "net_softirq_outside_receiver_us_per_frame",
+                                              "receive_path_cpu_us_per_frame",
+                                              "ctx_switches_per_frame",
+                                              "p50_us",
+                                              "p99_us",
+                                              "frames_per_s",
+                                              "frames"};
   return names;
 }
 

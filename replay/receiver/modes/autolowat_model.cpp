@@ -114,7 +114,11 @@ class AutolowatModel : public ReceiverMode {
     predicted.recv_calls = total.recv_calls;
     rep.counters = predicted;
     rep.kernel_data_ready = Measured::of(double(total.data_ready_calls));
-    rep.cpu_us = Measured::missing("predicted mode: the model does not predict CPU time");
+    rep.kernel_wakeup_edges = Measured::missing(
+        "predicted mode: the model assumes an idle reader at every skb, so it cannot tell which "
+        "notifications a busy reader would have coalesced");
+    rep.cpu_us = rep.cpu_rusage_us = rep.net_softirq_outside_receiver_us =
+        Measured::missing("predicted mode: the model does not predict CPU time");
     rep.ctx_switches = Measured::missing("predicted mode: the model does not predict context switches");
     rep.predicted = true;
   }

@@ -12,6 +12,8 @@ namespace {
 class LowatUser : public ReceiverMode {
  public:
   void after_read(Connection& conn) override {
+    // Nothing follows the last frame but FIN: a new target would be a wasted syscall.
+    if (conn.has_every_frame()) return;
     const uint64_t missing = conn.scanner().bytes_missing();
     // SO_RCVLOWAT takes an int; the kernel also caps it at half the receive buffer.
     const int target = int(std::min<uint64_t>(missing, INT_MAX));

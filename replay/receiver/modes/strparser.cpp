@@ -79,12 +79,13 @@ class Strparser : public ReceiverMode {
     // The psock takes over sk_data_ready: the tracepoint now fires when a segment
     // reaches the parser and again whenever recvmsg finds a partial frame still queued,
     // while the reader is woken from the psock only when a whole frame is queued. The
-    // count is kept for the record, but it is not the reader's wakeups.
+    // counts are kept for the record, but they are not the reader's notifications.
     if (rep.kernel_data_ready.value) stats["sk_data_ready_calls"] = *rep.kernel_data_ready.value;
-    rep.kernel_data_ready = Measured::missing(
+    if (rep.kernel_wakeup_edges.value) stats["sk_data_ready_wakeup_edges"] = *rep.kernel_wakeup_edges.value;
+    rep.kernel_data_ready = rep.kernel_wakeup_edges = Measured::missing(
         "with a sockmap stream parser sk_data_ready is the psock's hook, called per arriving segment "
-        "and per recvmsg that finds a partial frame, not per reader wakeup (raw count in "
-        "extra.strparser.sk_data_ready_calls)");
+        "and per recvmsg that finds a partial frame, not per reader notification (raw counts in "
+        "extra.strparser.sk_data_ready_calls and sk_data_ready_wakeup_edges)");
     stats["epoll"] =
         "edge-triggered whatever receiver.epoll says: with a partial frame queued the socket polls "
         "readable while recvmsg returns EAGAIN, so a level-triggered reader spins until the frame completes";
