@@ -100,8 +100,10 @@ TEST(CpuMeasurement, WithoutPerfEventsTheTaskClockFiguresAreNullWithTheReason) {
     EXPECT_NE(why.find("perf_event_open"), std::string::npos) << key << ": " << why;
     EXPECT_NE(why.find("receiver thread"), std::string::npos) << key << ": " << why;
   }
+  // Only a number: getrusage reads the scheduler's last update, which a short window
+  // without a sleep or a tick can leave unchanged.
   ASSERT_TRUE(m["cpu_rusage_us_per_frame"].is_number()) << m["unavailable"];
-  EXPECT_GT(m["cpu_rusage_us_per_frame"].get<double>(), 0.0);
+  EXPECT_GE(m["cpu_rusage_us_per_frame"].get<double>(), 0.0);
 }
 
 }  // namespace
