@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "framing/framing.hpp"
+#include "integration/scoped_fd.hpp"
 #include "receiver/autolowat_kernel.hpp"
 #include "scratch_cgroup.hpp"
 #include "transport/netns.hpp"
@@ -155,20 +156,6 @@ class StandInHook {
  private:
   struct autolowat_hooks_live* skel_ = nullptr;
   std::vector<struct bpf_link*> links_;
-};
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 sockaddr_in loopback(uint16_t port) {

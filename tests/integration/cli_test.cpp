@@ -1,32 +1,19 @@
 // The command line as a user meets it: exit codes and messages for good and bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "integration/run_cli.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result rcvqbench(const std::string& args) {
-  const std::string command = std::string(RCVQ_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using rcvq::Result;
+using rcvq::rcvqbench;
 
 std::string scenario_file(const std::string& name, const std::string& text) {
   const fs::path path = fs::temp_directory_path() / ("rcvq-cli-" + std::to_string(getpid()) + "-" + name);

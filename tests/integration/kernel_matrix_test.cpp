@@ -2,36 +2,23 @@
 // (through stand-in runners that run the guest command on the host), a failing VM, and
 // the real thing: the host beside Debian's stock kernel booted by tools/vmrun.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
+#include "integration/run_cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result rcvqbench(const std::string& args, const std::string& env = "") {
-  const std::string command = env + " " + std::string(RCVQ_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using rcvq::Result;
+using rcvq::rcvqbench;
 
 fs::path scratch_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("rcvq_kmx_cli_" + name + "_" + std::to_string(getpid()));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "integration/in_memory_run.hpp"
+#include "integration/run_cli.hpp"
 #include "receiver/autolowat_kernel.hpp"
 #include "scenario/load.hpp"
 
@@ -59,13 +60,9 @@ std::map<std::string, PerFrame> per_frame(const RunOutcome& out) {
 
 TEST(HookModes, ProbeReportsTheSockopsBackend) {
   SKIP_WITHOUT_HOOK();
-  FILE* p = popen(RCVQ_BINARY " probe --json", "r");
-  ASSERT_NE(p, nullptr);
-  std::string text;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << text;
-  const nlohmann::json probe = nlohmann::json::parse(text)["probe"];
+  const Result r = rcvqbench("probe --json", "", Capture::StdoutOnly);  // stdout is the JSON
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json probe = nlohmann::json::parse(r.output)["probe"];
   EXPECT_TRUE(probe["autolowat_sockops"]["available"].get<bool>()) << probe["autolowat_sockops"].dump();
   EXPECT_EQ(choose_autolowat_backend(probe_autolowat_kernel(), "auto").backend, AUTOLOWAT_BACKEND_SOCKOPS);
 }

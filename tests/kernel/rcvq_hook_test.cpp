@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "framing/framing.hpp"
+#include "integration/scoped_fd.hpp"
 #include "integration/scratch_cgroup.hpp"
 #include "receiver/autolowat_kernel.hpp"
 
@@ -28,23 +29,6 @@
 
 namespace rcvq {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // desc8 frames as the selftest builds them: descriptor, header bytes, payload bytes.
 std::vector<uint8_t> desc8_stream(std::initializer_list<std::pair<uint32_t, uint32_t>> frames) {

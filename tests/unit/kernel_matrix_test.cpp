@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,21 +18,13 @@
 #include "report/kernel_report.hpp"
 #include "results/run_result.hpp"
 #include "results/writer.hpp"
+#include "unit/scratch_dir.hpp"
 
 namespace rcvq {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-const std::string kSmallRun = std::string(RCVQ_SOURCE_DIR) + "/tests/data/report_small";
-
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("rcvq_kmx_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 size_t occurrences(const std::string& text, const std::string& needle) {
   size_t n = 0;
@@ -67,7 +57,7 @@ json run_json_in_vm(const std::string& accel) {
 // A multi-kernel run directory: host = the stored small run, tcg = the same under TCG,
 // broken = a kernel whose VM never came up.
 fs::path matrix_dir(const std::string& name) {
-  const fs::path dir = scratch_dir(name);
+  const fs::path dir = scratch_dir("rcvq_kmx", name);
   fs::copy(kSmallRun, dir / "host");
   fs::copy(kSmallRun, dir / "6.1.0-test");
   std::ofstream(dir / "6.1.0-test" / "run.json") << run_json_in_vm("tcg").dump(2);
@@ -113,14 +103,14 @@ TEST(KernelMatrix, Sha256MatchesTheFipsVectors) {
   EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(sha256_hex(std::string(1'000'000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-  const fs::path dir = scratch_dir("sha");
+  const fs::path dir = scratch_dir("rcvq_kmx", "sha");
   std::ofstream(dir / "f") << std::string(100'000, 'x');  // spans several read chunks
   EXPECT_EQ(sha256_of_file((dir / "f").string()), sha256_hex(std::string(100'000, 'x')));
   fs::remove_all(dir);
 }
 
 TEST(KernelMatrix, ReleaseComesFromTheBzImageSetupHeader) {
-  const fs::path dir = scratch_dir("release");
+  const fs::path dir = scratch_dir("rcvq_kmx", "release");
   const fs::path image = fake_bzimage(dir / "bzImage", "6.12.117-rcvq (me@host) #1 SMP");
   EXPECT_EQ(bzimage_version_string(image.string()), "6.12.117-rcvq (me@host) #1 SMP");
   const std::vector<KernelChoice> kernels = resolve_kernels({"host", image.string()});
@@ -140,7 +130,7 @@ TEST(KernelMatrix, ReleaseComesFromTheBzImageSetupHeader) {
 }
 
 TEST(KernelMatrix, CollidingReleasesGetAShortHashOfTheirPath) {
-  const fs::path dir = scratch_dir("collide");
+  const fs::path dir = scratch_dir("rcvq_kmx", "collide");
   const fs::path a = fake_bzimage(dir / "a", "6.12.117 #1"), b = fake_bzimage(dir / "b", "6.12.117 #2");
   const std::vector<KernelChoice> kernels = resolve_kernels({a.string(), b.string()});
   EXPECT_EQ(kernels[0].label, "6.12.117-" + sha256_hex(fs::canonical(a).string()).substr(0, 8));
@@ -150,7 +140,7 @@ TEST(KernelMatrix, CollidingReleasesGetAShortHashOfTheirPath) {
 }
 
 TEST(KernelMatrix, BadKernelArgumentsAreInputErrorsNamingThem) {
-  const fs::path dir = scratch_dir("bad");
+  const fs::path dir = scratch_dir("rcvq_kmx", "bad");
   std::ofstream(dir / "notes.txt") << "not a kernel\n";
   auto message = [](const std::vector<std::string>& args) {
     try {
@@ -199,7 +189,7 @@ TEST(KernelMatrix, IndexRoundTripsThroughItsFile) {
 }
 
 TEST(KernelMatrix, ForeignOrBrokenIndexIsAnInputErrorNamingTheFile) {
-  const fs::path dir = scratch_dir("foreign");
+  const fs::path dir = scratch_dir("rcvq_kmx", "foreign");
   fs::copy_file(kSmallRun + "/run.json", dir / "index.json");
   try {
     read_kernel_index(dir.string());

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,21 +20,13 @@
 #include "report/run_data.hpp"
 #include "report/svg.hpp"
 #include "unit/report_xml.hpp"
+#include "unit/scratch_dir.hpp"
 
 namespace rcvq {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-const std::string kSmallRun = std::string(RCVQ_SOURCE_DIR) + "/tests/data/report_small";
-
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("rcvq_report_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 TEST(ReportData, LoadsStoredRunWithEveryModeAndItsLatency) {
   const LoadedRun run = load_run(kSmallRun);
@@ -87,7 +78,7 @@ TEST(ReportData, HgrmRowsParseTheWayHdrHistogramsPlotterReadsThem) {
 }
 
 TEST(ReportData, BadInputNamesTheFile) {
-  const fs::path dir = scratch_dir("bad");
+  const fs::path dir = scratch_dir("rcvq_report", "bad");
   try {
     load_run((dir / "missing").string());
     FAIL() << "no error";
@@ -111,7 +102,7 @@ TEST(ReportPlots, EverySvgIsWellFormedWithTheExpectedSeries) {
   const LoadedRun run = load_run(kSmallRun);
   const std::vector<Plot> plots = make_plots(run);
   ASSERT_EQ(plots.size(), 4u);
-  const fs::path dir = scratch_dir("svg");
+  const fs::path dir = scratch_dir("rcvq_report", "svg");
   std::map<std::string, std::vector<std::string>> expected = {
       {"latency_by_percentile", {"baseline", "lowat-user"}},
       {"wakeups_syscalls", {"wakeups_per_frame", "syscalls_per_frame"}},
@@ -211,7 +202,7 @@ TEST(ReportText, ShowsContextRatiosAndSpreads) {
 }
 
 TEST(ReportFilesTest, WritesSvgsBesideTheHtml) {
-  const fs::path dir = scratch_dir("files");
+  const fs::path dir = scratch_dir("rcvq_report", "files");
   std::ostringstream out;
   const ReportFiles files = write_report({kSmallRun, (dir / "page.html").string()}, out);
   EXPECT_EQ(files.svgs.size(), 4u);
