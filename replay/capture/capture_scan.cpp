@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/errors.hpp"
+
 namespace rcvq {
 
 void DecodeCounts::note(const CapturedPacket& packet, DecodeResult result) {
@@ -22,10 +24,12 @@ void DecodeCounts::note(const CapturedPacket& packet, DecodeResult result) {
       ++malformed;
       warning = result.detail;
       break;
-    case DecodeStatus::UnsupportedLink:
+    case DecodeStatus::UnsupportedLink: {
       ++unsupported_link;
-      warning = fmt::format("{} is not decoded", link_type_name(packet.linktype));
-      break;
+      UndecodedLink& link = undecoded_links_[packet.linktype];
+      if (link.packets++ == 0) link.first_packet = packet.number;
+      return;
+    }
   }
   if (warnings.size() < kMaxWarnings) warnings.push_back(fmt::format("packet {}: {}", packet.number, warning));
 }
@@ -34,6 +38,14 @@ void DecodeCounts::close(const CaptureReader& reader) {
   packets = reader.packets_read();
   filtered_out = reader.filtered_out();
   caplen_above_wire = reader.caplen_above_wire();
+  std::vector<std::string> links;
+  for (const auto& [linktype, link] : undecoded_links_) {
+    links.push_back(fmt::format("{} is not decoded ({} packets, the first is packet {})", link_type_name(linktype),
+                                link.packets, link.first_packet));
+    warnings.insert(warnings.begin(), links.back());
+  }
+  if (unsupported_link && unsupported_link == packets - filtered_out)
+    throw InputError(fmt::format("{}: no packet could be read: {}", reader.path(), fmt::join(links, "; ")));
 }
 
 }  // namespace rcvq

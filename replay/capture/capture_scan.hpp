@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,15 @@ struct DecodeCounts {
   std::vector<std::string> warnings;  // at most kMaxWarnings, each naming the packet
 
   void note(const CapturedPacket& packet, DecodeResult result);
+  // Takes the reader's totals and sums up each undecoded link type in one warning.
+  // Throws InputError naming the file when no packet was of a link type it decodes.
   void close(const CaptureReader& reader);
+
+ private:
+  struct UndecodedLink {
+    uint64_t packets = 0, first_packet = 0;
+  };
+  std::map<int, UndecodedLink> undecoded_links_;  // by link type
 };
 
 inline constexpr size_t kMaxWarnings = 20;

@@ -8,6 +8,8 @@
 #include "capture/capture_scan.hpp"
 #include "capture/flow_table.hpp"
 #include "common/errors.hpp"
+#include "common/input_file.hpp"
+#include "plan/plan_estimate.hpp"
 #include "framing/detect.hpp"
 
 namespace rcvq {
@@ -66,6 +68,7 @@ struct SelectedDirection {
 FlowTableLimits limits_of(const CaptureSource& source) {
   FlowTableLimits limits;
   limits.max_flows = source.max_flows;
+  limits.max_flows_name = "source.capture.max_flows";
   limits.reassembly.max_pending_bytes = source.max_pending_bytes;
   return limits;
 }
@@ -73,7 +76,7 @@ FlowTableLimits limits_of(const CaptureSource& source) {
 // Pass 1: every flow's size, then the scenario's choice of flow and direction.
 SelectedDirection select_direction(const CaptureSource& source) {
   NullSink null_sink;
-  FlowTable table(limits_of(source), [&](const Flow&, int) { return &null_sink; });
+  FlowTable table(source.path, limits_of(source), [&](const Flow&, int) { return &null_sink; });
   const DecodeCounts counts =
       for_each_tcp_segment(source.path, source.filter, [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
   table.finish();
@@ -134,7 +137,7 @@ std::unique_ptr<Extracted> extract(const CaptureSource& source) {
   auto out = std::make_unique<Extracted>(source.max_stream_bytes);
   out->selected = select_direction(source);
   NullSink null_sink;
-  FlowTable table(limits_of(source), [&](const Flow& flow, int direction) -> StreamSink* {
+  FlowTable table(source.path, limits_of(source), [&](const Flow& flow, int direction) -> StreamSink* {
     if (flow.id == out->selected.flow_id && direction == out->selected.direction) return &out->sink;
     return &null_sink;
   });
@@ -201,10 +204,18 @@ struct KeptRange {
   uint64_t begin, end;
 };
 
+// The file bounds what reading it can hold: refused, with the figures, before the
+// first packet is read.
+void check_capture_reading(const Scenario& scenario) {
+  const uint64_t file_bytes = regular_file_size(scenario.source.capture.path, "capture");
+  check_plan_budget(scenario, estimate_capture_reading(scenario, file_bytes));
+}
+
 }  // namespace
 
 Framing resolve_capture_framing(const Scenario& scenario) {
   const CaptureSource& source = scenario.source.capture;
+  check_capture_reading(scenario);
   auto extracted = extract(source);
   const Run& first = extracted->sink.runs.front();
   const auto stream = std::span<const uint8_t>(extracted->sink.bytes).subspan(first.begin, first.end - first.begin);
@@ -213,6 +224,7 @@ Framing resolve_capture_framing(const Scenario& scenario) {
 
 SourceStream capture_stream(const Scenario& scenario) {
   const CaptureSource& source = scenario.source.capture;
+  check_capture_reading(scenario);
   auto extracted = extract(source);
   CollectingSink& sink = extracted->sink;
   const std::string where = fmt::format("{}: {}", source.path, extracted->selected.label);

@@ -113,6 +113,21 @@ DecodeResult decode_bsd_loopback(const uint8_t* p, uint32_t available, TcpSegmen
   return {DecodeStatus::NotIp};
 }
 
+// FDDI: frame control, 6-byte destination and source, then 802.2 LLC. IP rides in
+// SNAP (AA AA 03, a 3-byte OUI, the ethertype); other LLC and the ring's own MAC and
+// SMT frames carry no IP.
+DecodeResult decode_fddi(const uint8_t* p, uint32_t available, TcpSegment& out) {
+  constexpr uint32_t kMacHeader = 13, kSnapHeader = 8;
+  if (available < 1) return {DecodeStatus::Truncated, "FDDI header cut short"};
+  const uint8_t frame_control = p[0];
+  if ((frame_control & 0x30) != 0x10) return {DecodeStatus::NotIp};  // not an LLC frame
+  if (!(frame_control & 0x40)) return {DecodeStatus::Malformed, "FDDI frame with 16-bit addresses is not decoded"};
+  if (available < kMacHeader + kSnapHeader) return {DecodeStatus::Truncated, "FDDI LLC/SNAP header cut short"};
+  const uint8_t* llc = p + kMacHeader;
+  if (llc[0] != 0xaa || llc[1] != 0xaa || llc[2] != 0x03) return {DecodeStatus::NotIp};
+  return decode_ip(be16(llc + 6), llc + kSnapHeader, available - kMacHeader - kSnapHeader, out);
+}
+
 }  // namespace
 
 std::string Endpoint::to_string() const {
@@ -174,6 +189,8 @@ DecodeResult decode_packet(int linktype, const uint8_t* data, uint32_t caplen, T
     case DLT_NULL:
     case DLT_LOOP:
       return decode_bsd_loopback(data, caplen, out);
+    case DLT_FDDI:
+      return decode_fddi(data, caplen, out);
     default:
       return {DecodeStatus::UnsupportedLink, "unsupported link type"};
   }
@@ -189,6 +206,7 @@ std::string link_type_name(int linktype) {
     case DLT_IPV6: return "raw IPv6";
     case DLT_NULL: return "BSD loopback";
     case DLT_LOOP: return "OpenBSD loopback";
+    case DLT_FDDI: return "FDDI";
     default: return fmt::format("link type {}", linktype);
   }
 }

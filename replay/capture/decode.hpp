@@ -44,7 +44,7 @@ struct DecodeResult {
 };
 
 // Decodes link layer (Ethernet with 802.1Q/802.1ad tags, Linux SLL/SLL2, raw IP, BSD
-// NULL/LOOP), IPv4 or IPv6 (extension headers skipped) and TCP. `linktype` is the
+// NULL/LOOP, FDDI with LLC/SNAP), IPv4 or IPv6 (extension headers skipped) and TCP. `linktype` is the
 // pcap DLT_* value.
 DecodeResult decode_packet(int linktype, const uint8_t* data, uint32_t caplen, TcpSegment& out);
 

@@ -23,8 +23,8 @@ size_t FlowKeyHash::operator()(const FlowKey& key) const {
   return size_t(h);
 }
 
-FlowTable::FlowTable(const FlowTableLimits& limits, SinkFactory make_sink)
-    : limits_(limits), make_sink_(std::move(make_sink)) {}
+FlowTable::FlowTable(const std::string& file, const FlowTableLimits& limits, SinkFactory make_sink)
+    : file_(file), limits_(limits), make_sink_(std::move(make_sink)) {}
 
 void FlowTable::add(const TcpSegment& segment, const CapturedPacket& packet) {
   const FlowKey key = FlowKey::of(segment.source, segment.destination);
@@ -39,8 +39,8 @@ void FlowTable::add(const TcpSegment& segment, const CapturedPacket& packet) {
   }
   if (!flow) {
     if (flows_.size() >= limits_.max_flows)
-      throw InputError(fmt::format("packet {}: more than {} TCP flows (raise the flow cap)", packet.number,
-                                   limits_.max_flows));
+      throw InputError(fmt::format("{}: packet {}: more than {} TCP flows (raise {})", file_, packet.number,
+                                   limits_.max_flows, limits_.max_flows_name));
     auto created = std::make_unique<Flow>();
     created->id = flows_.size();
     created->first_packet = packet.number;

@@ -41,21 +41,24 @@ struct Flow {
 struct FlowTableLimits {
   ReassemblyLimits reassembly;
   uint64_t max_flows = 100'000;
+  std::string max_flows_name = "max_flows";  // the key or option that sets it, for messages
 };
 
 // All TCP flows of a capture, reassembled per direction into sinks the caller makes.
 class FlowTable {
  public:
   using SinkFactory = std::function<StreamSink*(const Flow& flow, int direction)>;
-  FlowTable(const FlowTableLimits& limits, SinkFactory make_sink);
+  // `file` names the capture in messages.
+  FlowTable(const std::string& file, const FlowTableLimits& limits, SinkFactory make_sink);
 
-  // Throws InputError naming the packet when the flow cap is exceeded.
+  // Throws InputError naming the file and packet when the flow cap is exceeded.
   void add(const TcpSegment& segment, const CapturedPacket& packet);
   void finish();  // closes every direction and decides which side is the client
 
   const std::vector<std::unique_ptr<Flow>>& flows() const { return flows_; }
 
  private:
+  std::string file_;
   FlowTableLimits limits_;
   SinkFactory make_sink_;
   std::unordered_map<FlowKey, Flow*, FlowKeyHash> current_;

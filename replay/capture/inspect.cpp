@@ -12,15 +12,15 @@ namespace {
 
 // Frames one direction as its bytes arrive: every preset at once for auto, else the
 // named one. Framing stops at the first gap (frames after it cannot be trusted).
+// The detector (a trial per preset) is made on the first payload byte: a capture of
+// many handshake-only flows would otherwise hold one per direction for nothing.
 class FramingSink final : public StreamSink {
  public:
-  explicit FramingSink(const std::string& framing) {
-    if (framing == "auto") detector_ = std::make_unique<FramingDetector>();
-    else trial_ = std::make_unique<FramingTrial>(framing_preset(framing), 0);
-  }
+  explicit FramingSink(const std::string& framing) : framing_(framing) {}
 
   void on_data(uint64_t, std::span<const uint8_t> bytes, int64_t, uint64_t) override {
     if (stopped_) return;
+    make_framer();
     if (detector_) detector_->feed_segment(bytes);
     else trial_->feed_segment(bytes);
   }
@@ -36,6 +36,7 @@ class FramingSink final : public StreamSink {
       out.framing_note = "no payload";
       return;
     }
+    make_framer();
     const FramingTrial* chosen = nullptr;
     if (detector_) {
       detector_->finish();
@@ -59,6 +60,13 @@ class FramingSink final : public StreamSink {
   }
 
  private:
+  void make_framer() {
+    if (detector_ || trial_) return;
+    if (framing_ == "auto") detector_ = std::make_unique<FramingDetector>();
+    else trial_ = std::make_unique<FramingTrial>(framing_preset(framing_), 0);
+  }
+
+  std::string framing_;
   std::unique_ptr<FramingDetector> detector_;
   std::unique_ptr<FramingTrial> trial_;
   bool stopped_ = false;
@@ -124,20 +132,15 @@ InspectReport inspect_capture(const InspectOptions& options) {
   FlowTableLimits limits;
   limits.max_flows = options.max_flows;
   limits.reassembly.max_pending_bytes = options.max_pending_bytes;
-  FlowTable table(limits, [&](const Flow&, int) {
+  limits.max_flows_name = "--max-flows";
+  FlowTable table(options.path, limits, [&](const Flow&, int) {
     sinks.push_back(std::make_unique<FramingSink>(options.framing));
     return sinks.back().get();
   });
   InspectReport report;
   report.path = options.path;
-  try {
-    report.counts = for_each_tcp_segment(options.path, options.filter,
-                                         [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
-  } catch (const InputError& e) {
-    const std::string message = e.what();
-    // Flow-cap errors name the packet but not the file.
-    throw InputError(message.rfind(options.path, 0) == 0 ? message : options.path + ": " + message);
-  }
+  report.counts = for_each_tcp_segment(options.path, options.filter,
+                                       [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
   table.finish();
   report.link_type = link_type_name(report.counts.linktype);
   for (const auto& flow : table.flows()) {

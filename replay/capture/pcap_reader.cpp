@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/errors.hpp"
+#include "common/input_file.hpp"
 
 namespace rcvq {
 namespace {
@@ -90,6 +91,8 @@ std::vector<int> pcapng_link_types(const std::string& path) {
 }
 
 CaptureReader::CaptureReader(const std::string& path, const std::string& filter) : path_(path) {
+  // libpcap would wait forever on a FIFO and read a device without end.
+  regular_file_size(path, "capture");
   const std::vector<int> types = pcapng_link_types(path);
   if (std::set<int>(types.begin(), types.end()).size() > 1) {
     open_blocks(filter);

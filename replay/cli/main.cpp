@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   size_t max_rows = 200;
   CLI::App* plan = app.add_subcommand("plan", "Print the replay plan: segments, sizes, send times, frames");
   plan->add_option("scenario", scenario_path, "Scenario YAML file")->required();
-  plan->add_option("--rows", max_rows, "Rows to print per table")->capture_default_str();
+  plan->add_option("--rows", max_rows, "Rows to print per table")->capture_default_str()->check(CLI::Range(size_t(0), size_t(1'000'000'000)));
 
   CLI::App* probe = app.add_subcommand("probe", "What this kernel and host support");
   probe->add_flag("--json", json_out, "JSON output");
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*run) {
-      if (!modes_csv.empty()) settings.modes = CLI::detail::split(modes_csv, ',');
+      if (!modes_csv.empty()) settings.modes = parse_modes_option(modes_csv);
       if (matrix_settings.kernels.empty()) return run_command(scenario_path, settings, json_out);
       matrix_settings.json_out = json_out;
       return run_kernel_matrix(scenario_path, settings, matrix_settings);

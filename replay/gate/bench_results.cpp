@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "report/run_data.hpp"
 
 namespace rcvq {
 namespace {
@@ -109,8 +110,12 @@ BenchmarkFile parse_google_benchmark(const json& doc, const std::string& path) {
         if (!row[key].is_number()) throw InputError(fmt::format("{}: \"{}\" is not a number", where, key));
         values[std::string(key) + "_ns"] = row[key].get<double>() * scale;
       }
-    for (const auto& [key, value] : row.items())
-      if (!reserved_fields().contains(key) && value.is_number()) values[key] = value.get<double>();
+    for (const auto& [key, value] : row.items()) {
+      if (reserved_fields().contains(key) || value.is_null()) continue;
+      // Every other field is a user counter: a value of another type is a broken file.
+      if (!value.is_number()) throw InputError(fmt::format("{}: \"{}\" is not a number: {}", where, key, value.dump()));
+      values[key] = value.get<double>();
+    }
 
     const std::string run_type = row.value("run_type", std::string("iteration"));
     if (run_type == "aggregate") {
@@ -140,6 +145,7 @@ BenchmarkFile parse_run_json(const json& doc, const std::string& path) {
                                    ? doc["scenario"].value("name", std::string("scenario"))
                                    : "scenario";
   if (!doc["modes"].is_object()) throw InputError(fmt::format("{}: \"modes\" is not an object", path));
+  check_run_contract(doc, path);
   for (const auto& [mode, m] : doc["modes"].items()) {
     const std::string name = fmt::format("scenario/{}/{}", scenario, mode);
     file.order.push_back(name);

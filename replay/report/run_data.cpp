@@ -29,7 +29,63 @@ const json& null_json() {
   return null;
 }
 
+std::string type_name(const json& value) {
+  return value.is_string() ? fmt::format("\"{}\"", value.get<std::string>()) : value.dump();
+}
+
+// A mode's metrics or one repetition: the documented keys, wherever present.
+void check_metrics(const json& metrics, const std::string& file, const std::string& where) {
+  if (!metrics.is_object()) throw InputError(fmt::format("{}: {}: expected an object, got {}", file, where, type_name(metrics)));
+  auto fail = [&](const std::string& key, const char* expected, const json& value) {
+    throw InputError(fmt::format("{}: {}.{}: expected {}, got {}", file, where, key, expected, type_name(value)));
+  };
+  auto numbers_inside = [&](const std::string& key, const json& value) {
+    if (value.is_null()) return;
+    if (!value.is_object()) fail(key, "an object of numbers", value);
+    for (const auto& [inner, v] : value.items())
+      if (!v.is_number() && !v.is_null()) fail(key + "." + inner, "a number or null", v);
+  };
+  for (const auto& [key, value] : metrics.items()) {
+    const bool per_frame = key.size() > 10 && key.compare(key.size() - 10, 10, "_per_frame") == 0;
+    if (key == "frames" || key == "bytes") {
+      if (!value.is_number_unsigned()) fail(key, "a non-negative integer", value);
+    } else if (per_frame || key == "frames_per_s" || key == "wall_s") {
+      if (!value.is_number() && !value.is_null()) fail(key, "a number or null", value);
+    } else if (key == "latency_ns" || key == "latency_from_send_ns" || key == "counts") {
+      numbers_inside(key, value);
+    } else if (key == "integrity") {
+      if (value != "ok" && value != "mismatch") fail(key, "\"ok\" or \"mismatch\"", value);
+    } else if (key == "predicted" || key == "timing_comparable") {
+      if (!value.is_boolean()) fail(key, "true or false", value);
+    } else if (key == "unavailable") {
+      if (!value.is_object()) fail(key, "an object of reasons", value);
+      for (const auto& [inner, why] : value.items())
+        if (!why.is_string()) fail(key + "." + inner, "a string", why);
+    }
+  }
+}
+
 }  // namespace
+
+void check_run_contract(const json& run, const std::string& file) {
+  for (const auto& [name, mode] : run["modes"].items()) {
+    const std::string where = "modes." + name;
+    if (!mode.is_object()) throw InputError(fmt::format("{}: {}: expected an object, got {}", file, where, type_name(mode)));
+    const json status = mode.value("status", json("ok"));
+    if (status != "ok" && status != "unsupported" && status != "failed" && status != "not run")
+      throw InputError(fmt::format("{}: {}.status: expected \"ok\", \"unsupported\", \"failed\" or \"not run\", got {}",
+                                   file, where, type_name(status)));
+    if (mode.contains("reason") && !mode["reason"].is_string() && !mode["reason"].is_null())
+      throw InputError(fmt::format("{}: {}.reason: expected a string, got {}", file, where, type_name(mode["reason"])));
+    if (mode.contains("metrics") && !mode["metrics"].is_null()) check_metrics(mode["metrics"], file, where + ".metrics");
+    if (!mode.contains("repetitions")) continue;
+    const json& repetitions = mode["repetitions"];
+    if (!repetitions.is_array())
+      throw InputError(fmt::format("{}: {}.repetitions: expected a list, got {}", file, where, type_name(repetitions)));
+    for (size_t i = 0; i < repetitions.size(); ++i)
+      check_metrics(repetitions[i], file, fmt::format("{}.repetitions[{}]", where, i));
+  }
+}
 
 std::vector<std::string> LoadedRun::mode_names() const {
   std::vector<std::string> names;
@@ -135,6 +191,7 @@ LoadedRun load_run(const std::string& path) {
       !loaded.run.contains("modes") || !loaded.run["modes"].is_object())
     throw InputError(fmt::format("{}: not an rcvqbench run (format rcvqbench-run/1 with a modes object)",
                                  loaded.json_path));
+  check_run_contract(loaded.run, loaded.json_path);
   for (const std::string& name : loaded.mode_names()) {
     const fs::path hgrm = fs::path(loaded.dir) / (name + ".hgrm");
     if (fs::exists(hgrm, ec)) loaded.latency_us[name] = parse_hgrm(read_text(hgrm), hgrm.string());

@@ -35,8 +35,16 @@ struct LoadedRun {
   TimingComparability timing() const;
 };
 
+// The result contract's types (design.md, README's run.json): every mode's status,
+// reason and repetitions, and in its metrics and each repetition the documented
+// metrics: frames and bytes are counts, per-frame figures numbers or null, latency
+// objects of numbers, integrity "ok" or "mismatch". Keys it does not know are left
+// alone (the contract is extended, never renamed). Throws InputError naming `file`
+// and the key.
+void check_run_contract(const nlohmann::json& run, const std::string& file);
+
 // `path` is a results directory or its run.json. Throws InputError naming the file
-// when it is missing, not JSON, or not an rcvqbench run.
+// when it is missing, not JSON, not an rcvqbench run or breaks the contract's types.
 LoadedRun load_run(const std::string& path);
 
 // Parses HdrHistogram percentile-distribution text. `source` names it in errors.

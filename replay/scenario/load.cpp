@@ -4,12 +4,12 @@
 #include <sched.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "capture/capture_stream.hpp"
 #include "common/errors.hpp"
+#include "common/input_file.hpp"
 #include "receiver/mode.hpp"
 #include "scenario/yaml_fields.hpp"
 
@@ -17,6 +17,17 @@ namespace rcvq {
 namespace {
 
 constexpr uint64_t kMaxFrameBytes = 1ULL << 30;
+
+// Why modes[index] cannot be run ("" when it can): an unknown name, or one given twice
+// (a run measures each mode once, so the second would be dropped from run.json).
+std::string mode_list_problem(const std::vector<std::string>& modes, size_t index) {
+  const std::string& name = modes[index];
+  if (std::find(mode_names().begin(), mode_names().end(), name) == mode_names().end())
+    return fmt::format("unknown mode '{}' (known: {})", name, fmt::join(mode_names(), ", "));
+  if (std::find(modes.begin(), modes.begin() + index, name) != modes.begin() + index)
+    return fmt::format("mode '{}' is given twice", name);
+  return "";
+}
 
 SizeDist parse_size(YamlFields& parent, const std::string& key, SizeDist fallback) {
   YAML::Node n = parent.take(key);
@@ -294,9 +305,9 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
   YAML::Node modes_node = r.has("modes") ? YAML::Node(r.take("modes")) : YAML::Node();
   rc.modes = r.text_list("modes", rc.modes);
   if (rc.modes.empty()) r.fail(modes_node, "modes", "at least one mode is needed");
-  for (const auto& m : rc.modes) {
-    if (std::find(mode_names().begin(), mode_names().end(), m) == mode_names().end())
-      r.fail(modes_node, "modes", fmt::format("unknown mode '{}' (known: {})", m, fmt::join(mode_names(), ", ")));
+  for (size_t i = 0; i < rc.modes.size(); ++i) {
+    const YAML::Node at = modes_node.IsSequence() ? modes_node[i] : modes_node;
+    if (const std::string problem = mode_list_problem(rc.modes, i); !problem.empty()) r.fail(at, "modes", problem);
   }
   rc.connections = uint32_t(r.u64("connections", rc.connections, 1, 1024));
   rc.edge_triggered = r.choice("epoll", "level", {"level", "edge"}) == "edge";
@@ -318,6 +329,8 @@ void parse_run(YamlFields& root, Scenario& sc) {
   sc.run.repetitions = uint32_t(r.u64("repetitions", sc.run.repetitions, 1, 1000));
   sc.run.warmup_frames = r.u64("warmup_frames", sc.run.warmup_frames, 0, 10'000'000);
   sc.run.timeout_s = r.number("timeout_s", sc.run.timeout_s, 0.1, 86400);
+  sc.run.max_memory_mb = r.u64("max_memory_mb", sc.run.max_memory_mb, 1, 1ULL << 30);
+  sc.run.max_duration_s = r.number("max_duration_s", sc.run.max_duration_s, 0.001, 1e9);
   r.finish();
 }
 
@@ -340,6 +353,8 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
   if (sc.name.empty() || sc.name.find_first_of("/\\ ") != std::string::npos || sc.name[0] == '.')
     root.fail(root.take("name"), "name", "must be a non-empty name without '/', spaces or a leading '.'");
   parse_source(root, sc);
+  // The run's limits apply to the capture read that auto framing needs below.
+  parse_run(root, sc);
   parse_framing(root, sc);
   // auto and content-dependent preambles are decided on the captured stream itself.
   if (sc.source.kind == Source::Kind::Capture && sc.framing.needs_stream())
@@ -353,19 +368,28 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
         yaml_position(file, doc["segmentation"]["effects"]), to_string(sc.transport.kind)));
   parse_receiver(root, sc);
   parse_sender(root, sc);
-  parse_run(root, sc);
   if (sc.source.kind == Source::Kind::Synthetic && sc.run.warmup_frames >= sc.source.synthetic.frames)
     root.fail(root.take("run"), "run.warmup_frames", "must be below the number of frames");
   root.finish();
   return sc;
 }
 
+std::vector<std::string> parse_modes_option(const std::string& csv) {
+  std::vector<std::string> modes;
+  for (size_t start = 0;;) {
+    const size_t comma = csv.find(',', start);
+    modes.push_back(csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  for (size_t i = 0; i < modes.size(); ++i)
+    if (const std::string problem = mode_list_problem(modes, i); !problem.empty())
+      throw InputError(fmt::format("--modes {}: {}", csv, problem));
+  return modes;
+}
+
 Scenario load_scenario(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("{}: cannot open scenario file", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), path);
+  return parse_scenario(read_regular_file(path, kMaxScenarioFileBytes, "scenario file"), path);
 }
 
 std::string to_string(Segmentation::Kind kind) {

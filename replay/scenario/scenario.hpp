@@ -123,6 +123,10 @@ struct RunOptions {
   uint32_t repetitions = 3;
   uint64_t warmup_frames = 0;
   double timeout_s = 60;
+  // Refuse a plan whose estimated memory or single-replay duration exceeds these
+  // (see plan/plan_estimate.hpp), before anything is allocated or sent.
+  uint64_t max_memory_mb = 4096;
+  double max_duration_s = 86400;
 };
 
 struct Scenario {

@@ -18,6 +18,15 @@ YamlFields::YamlFields(const std::string& file, const YAML::Node& map, std::stri
     : file_(file), node_(map), path_(std::move(path)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap())
     fail(node_, "", "expected a mapping of keys");
+  // yaml-cpp keeps every pair of a mapping but looks a key up by its first pair, so a
+  // repeated key would silently lose its later value.
+  if (!node_.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node_) {
+    if (!kv.first.IsScalar()) fail(kv.first, "", "a key must be a plain name, not a list or mapping");
+    if (!seen.insert(kv.first.Scalar()).second)
+      fail(kv.first, kv.first.Scalar(), "duplicate key (given earlier in this mapping)");
+  }
 }
 
 std::string YamlFields::key_path(const std::string& key) const {
@@ -28,7 +37,8 @@ std::string YamlFields::key_path(const std::string& key) const {
 
 void YamlFields::fail(const YAML::Node& at, const std::string& key, const std::string& message) const {
   const YAML::Node& where = at.IsDefined() ? at : node_;
-  throw InputError(fmt::format("{}: {}: {}", yaml_position(file_, where), key_path(key), message));
+  const std::string path = key_path(key);
+  throw InputError(fmt::format("{}: {}{}", yaml_position(file_, where), path.empty() ? "" : path + ": ", message));
 }
 
 void YamlFields::fail_here(const std::string& message) const { fail(node_, "", message); }
@@ -120,7 +130,7 @@ std::vector<std::string> YamlFields::text_list(const std::string& key,
 void YamlFields::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& kv : node_) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string& key = kv.first.Scalar();
     if (!taken_.count(key)) {
       std::vector<std::string> known(taken_.begin(), taken_.end());
       fail(kv.first, key, fmt::format("unknown key (expected one of: {})", fmt::join(known, ", ")));

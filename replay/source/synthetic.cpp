@@ -8,14 +8,15 @@ SourceStream generate_synthetic(const Scenario& scenario) {
   const SyntheticSource& syn = scenario.source.synthetic;
   const Framing& framing = scenario.framing;
   SourceStream out;
-  out.bytes = framing.preamble;
-  // Sizes and content come from separate generators so changing the payload pattern
-  // never changes the plan.
-  std::mt19937_64 sizes(syn.seed);
+  uint64_t total = framing.preamble.size();
+  for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) {
+    total += framing.prefix_size() + header + payload;
+  });
+  // Sized once: growing by doubling would briefly need up to twice the stream.
+  out.bytes.reserve(total);
+  out.bytes.insert(out.bytes.end(), framing.preamble.begin(), framing.preamble.end());
   std::mt19937_64 content(syn.seed ^ 0x9e3779b97f4a7c15ULL);
-  for (uint64_t i = 0; i < syn.frames; ++i) {
-    const uint64_t header = syn.header.draw(sizes, i);
-    const uint64_t payload = syn.payload.draw(sizes, i);
+  for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) {
     const size_t start = out.bytes.size();
     out.bytes.resize(start + framing.prefix_size() + header + payload);
     framing.encode_prefix(out.bytes.data() + start, header, payload);
@@ -23,7 +24,7 @@ SourceStream generate_synthetic(const Scenario& scenario) {
       const uint64_t word = content();
       for (size_t k = 0; k < 8 && b + k < out.bytes.size(); ++k) out.bytes[b + k] = uint8_t(word >> (8 * k));
     }
-  }
+  });
   out.description = "synthetic: " + std::to_string(syn.frames) + " " + framing.name + " frames, seed " +
                      std::to_string(syn.seed);
   return out;

@@ -1,9 +1,9 @@
 // libFuzzer target: arbitrary bytes as a capture file, through the libpcap reader,
 // link/IP/TCP decoding, reassembly, framing auto-detection (inspect) and the replay
 // extraction with resync. Bad input must end in InputError, never a crash or a leak.
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <string>
 
 #include "capture/capture_stream.hpp"
@@ -11,11 +11,12 @@
 #include "common/errors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/dev/shm/rcvq-fuzz-capture-" + std::to_string(getpid()) + ".pcap";
-  FILE* out = std::fopen(path.c_str(), "wb");
-  if (!out) return 0;
-  std::fwrite(data, 1, size, out);
-  std::fclose(out);
+  // An anonymous memory file, named through /proc: nothing is left behind when the
+  // fuzzer exits, however it exits.
+  static const int fd = memfd_create("rcvq-fuzz-capture", MFD_CLOEXEC);
+  if (fd < 0) return 0;
+  static const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != ssize_t(size)) return 0;
   rcvq::InspectOptions options;
   options.path = path;
   options.max_flows = 64;

@@ -110,6 +110,15 @@ inline Bytes linux_sll2(const Bytes& ip, bool ipv6) {
   return f;
 }
 
+// FDDI: frame control (async LLC, 48-bit addresses), destination, source, then
+// 802.2 LLC/SNAP carrying the ethertype.
+inline Bytes fddi(const Bytes& ip, bool ipv6) {
+  Bytes f = {0x50, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0xaa, 0xaa, 0x03, 0, 0, 0};
+  put16(f, ipv6 ? 0x86dd : 0x0800);
+  f.insert(f.end(), ip.begin(), ip.end());
+  return f;
+}
+
 inline Bytes bsd_null(const Bytes& ip, bool ipv6) {
   Bytes f;
   put32le(f, ipv6 ? 30 : 2);

@@ -89,7 +89,8 @@ TEST(CaptureDecode, EveryLinkTypeYieldsTheSameStream) {
   const Case cases[] = {{"ethernet", DLT_EN10MB, false, eth},    {"vlan", DLT_EN10MB, false, vlan},
                         {"qinq", DLT_EN10MB, false, qinq},       {"sll", DLT_LINUX_SLL, false, linux_sll},
                         {"sll2", DLT_LINUX_SLL2, true, linux_sll2}, {"raw", 101, false, raw},
-                        {"null", DLT_NULL, true, bsd_null},      {"ipv6", DLT_EN10MB, true, eth}};
+                        {"null", DLT_NULL, true, bsd_null},      {"ipv6", DLT_EN10MB, true, eth},
+                        {"fddi", DLT_FDDI, false, fddi},         {"fddi-ipv6", DLT_FDDI, true, fddi}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     std::vector<Record> records;
