@@ -105,10 +105,13 @@ int main(int argc, char** argv) {
 
   std::string compare_a, compare_b;
   CLI::App* compare = app.add_subcommand(
-      "compare", "Metric-by-metric difference of two runs against their noise, or of a multi-kernel run's kernels");
+      "compare",
+      "Metric-by-metric difference of two runs against their noise, or of a multi-kernel run's kernels; exit 1 when "
+      "B is worse beyond the noise");
   compare->add_option("run_a", compare_a, "Results directory (or run.json) A, or a multi-kernel run directory alone")
       ->required();
   compare->add_option("run_b", compare_b, "Results directory (or run.json) B");
+  compare->add_flag("--json", json_out, "Print the comparison as JSON (rcvqbench-compare/1)");
 
   GateOptions gate_options;
   CLI::App* gate = app.add_subcommand("gate", "Fail (exit 1) when CURRENT regressed against BASELINE (Google Benchmark JSON or run.json)");
@@ -144,7 +147,7 @@ int main(int argc, char** argv) {
     }
     if (*probe) return probe_command(json_out);
     if (*report) return report_command(report_options);
-    if (*compare) return compare_command(compare_a, compare_b);
+    if (*compare) return compare_command(compare_a, compare_b, json_out);
     if (*inspect) return run_inspect_command(inspect_options);
     if (*gate) return run_gate(gate_options, std::cout);
   } catch (const InputError& e) {

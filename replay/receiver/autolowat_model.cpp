@@ -113,6 +113,8 @@ ReaderPrediction predict_reader(const ft_spec& spec, std::span<const uint8_t> st
     bool first = true;
     while (queued > copied && (queued - copied >= lowat || arrival.fin)) {
       const bool counted = out.frames >= options.measure_after_frames;
+      if (counted && out.frames < options.measure_after_frames + options.timeline_frames)
+        out.timeline_wakeup_ns.push_back(arrival.ts_ns);
       if (first && counted) ++out.data_ready_calls;
       first = false;
       const uint64_t unread = queued - copied;

@@ -68,6 +68,9 @@ struct ReaderModelOptions {
   // __tcp_set_rcvlowat caps the value at half the receive buffer limit.
   uint32_t lowat_cap = 0x7fffffff;
   uint32_t isn = 0;  // sequence number of stream offset 0 (exercises wraparound)
+  // Timestamp the measured wakeups until this many frames past measure_after_frames
+  // are complete, as the harness does for the report's timeline.
+  uint64_t timeline_frames = 0;
 };
 
 // What a level-triggered epoll reader would pay with the hook in the kernel, assuming
@@ -80,6 +83,7 @@ struct ReaderPrediction {
   uint64_t data_ready_calls = 0;     // skbs after which the queue was readable
   uint64_t frames = 0;               // frames the reader completed
   std::vector<int64_t> frame_done_ns;  // arrival time at which each frame was read
+  std::vector<int64_t> timeline_wakeup_ns;  // arrival time of each wakeup in the timeline window
   uint32_t stop_reason = 0;          // why the tracker disabled itself, 0 = never
   uint64_t stopped_at_offset = 0;    // stream offset of the skb that stopped it
   uint64_t skbs = 0;

@@ -180,6 +180,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
 FrameTimeline ReceiverHarness::timeline(const ReplayPlan& plan, int64_t t0_ns,
                                         const std::vector<int64_t>& sent_ns) const {
   FrameTimeline t;
+  t.origin_ns = t0_ns;
   if (connections_.empty()) return t;
   const auto& done = connections_[0].frame_done_ns();
   const uint64_t first = plan.warmup_frames;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "report/metric_specs.hpp"
 #include "report/svg.hpp"
 
 namespace rcvq {
@@ -92,10 +93,42 @@ std::string ok_series_label(const LoadedRun& run, const std::string& mode) {
   return run.predicted(mode) ? mode + " (predicted)" : mode;
 }
 
+// The mode's latency samples: the .hgrm's total count, else run.json's measured frames.
+std::optional<uint64_t> latency_samples(const LoadedRun& run, const std::string& mode) {
+  if (auto it = run.latency_us.find(mode); it != run.latency_us.end() && !it->second.empty())
+    return it->second.back().total_count;
+  if (auto frames = number_at(run.metrics(mode), "/frames")) return uint64_t(*frames);
+  return std::nullopt;
+}
+
+// "99.69%": the percentile from which on n samples give the max.
+std::string max_from_percentile(uint64_t n) { return fmt::format("{:.4g}%", 100.0 * (1.0 - 1.0 / double(n))); }
+
 }  // namespace
 
+const std::vector<PercentileShown>& shown_percentiles() {
+  static const std::vector<PercentileShown> shown = {{"p50", 2}, {"p99", 100}, {"p99.9", 1000}};
+  return shown;
+}
+
+std::vector<std::string> percentile_sample_warnings(const LoadedRun& run) {
+  std::vector<std::string> warnings;
+  for (const std::string& m : run.mode_names()) {
+    if (!run.metrics(m).is_object() && !run.latency_us.count(m)) continue;
+    const std::optional<uint64_t> n = latency_samples(run, m);
+    if (!n || *n == 0) continue;
+    std::vector<std::string> too_few;
+    for (const PercentileShown& p : shown_percentiles())
+      if (double(*n) < p.inverse) too_few.push_back(fmt::format("{} (needs {:.0f})", p.label, p.inverse));
+    if (!too_few.empty())
+      warnings.push_back(fmt::format("{}: {} latency samples, too few for {}: from {} on every percentile is the max", m,
+                                     *n, fmt::join(too_few, ", "), max_from_percentile(*n)));
+  }
+  return warnings;
+}
+
 Plot latency_by_percentile_plot(const LoadedRun& run) {
-  Plot plot{"latency_by_percentile", "Latency by percentile", "", ""};
+  Plot plot{"latency_by_percentile", "Latency by percentile", "", "", ""};
   std::vector<std::string> modes;
   double lo = INFINITY, hi = 0, max_inverse = 1;
   for (const std::string& m : run.mode_names()) {
@@ -162,17 +195,33 @@ Plot latency_by_percentile_plot(const LoadedRun& run) {
       svg.rect(points.back().first - 4, points.back().second - 4, 8, 8, "fill:" + colour,
                fmt::format("{} max (100%): {:.1f} µs", m, rows.back().value));
     svg.close_group();
+    // Right of 1/(1-p) = n every percentile is the max: mark where this mode's data ends.
+    const uint64_t n = rows.back().total_count;
+    if (n > 0 && std::log10(double(n)) < decades) {
+      svg.open_group(fmt::format("class=\"sample-limit\" data-series=\"n:{}\"", xml_escape(m)));
+      const double at = x(std::log10(double(n)));
+      svg.line(at, kTop, at, bottom, "stroke:" + colour + ";stroke-width:1;stroke-dasharray:1,3");
+      svg.text(at + 3, kTop + 12 + 12 * double(i), fmt::format("n={}", n), "start", 10, "fill:" + colour);
+      svg.close_group();
+    }
     legend.push_back({ok_series_label(run, m), colour, predicted ? Mark::kDashedLine : Mark::kLine,
                       fmt::format("n = {} samples", rows.back().total_count)});
   }
   legend.push_back({"max (100%)", "#555", Mark::kBox});
+  legend.push_back({"n: beyond it, the max", "#555", Mark::kTick});
   draw_legend(svg, legend, "mode");
   plot.svg = svg.finish();
+  plot.caption =
+      "Latency by percentile, each mode's repetitions pooled, from the scheduled send of a frame's last byte; the "
+      "square at the axis end is the max (100%). A percentile p differs from the max only with at least 1/(1-p) "
+      "samples, so each mode's curve is the max right of its dotted n line.";
+  if (const std::vector<std::string> warnings = percentile_sample_warnings(run); !warnings.empty())
+    plot.caption += fmt::format(" Too few samples: {}.", fmt::join(warnings, "; "));
   return plot;
 }
 
 Plot wakeups_syscalls_plot(const LoadedRun& run) {
-  Plot plot{"wakeups_syscalls", "Wakeups and syscalls per frame", "", ""};
+  Plot plot{"wakeups_syscalls", "Wakeups and syscalls per frame", "", "", ""};
   struct Series {
     const char* key;
     const char* label;
@@ -246,11 +295,118 @@ Plot wakeups_syscalls_plot(const LoadedRun& run) {
   for (const Series& s : series) legend.push_back({s.label, s.colour, Mark::kBox});
   draw_legend(svg, legend);
   plot.svg = svg.finish();
+  plot.caption = "Epoll wakeups and syscalls per measured frame, per mode (pale, dashed: predicted by the model); "
+                 "whiskers span the repetitions' min to max.";
+  return plot;
+}
+
+Plot cpu_plot(const LoadedRun& run) {
+  Plot plot{"cpu", "CPU per frame", "", "", ""};
+  struct Part {
+    const char* key;
+    const char* label;
+    const char* colour;
+  };
+  const Part thread{"cpu_us_per_frame", "receiver thread (task-clock)", "#4c78a8"};
+  const Part softirq{"net_softirq_outside_receiver_us_per_frame", "network softirq outside the receiver thread",
+                     "#e45756"};
+  constexpr const char* kPath = "receive_path_cpu_us_per_frame";
+  const MetricSpec& thread_spec = *std::find_if(report_metrics().begin(), report_metrics().end(),
+                                                [&](const MetricSpec& s) { return s.spread == thread.key; });
+  std::vector<std::string> modes;
+  double top_value = 0;
+  bool any = false;
+  for (const std::string& m : run.mode_names()) {
+    const json& metrics = run.metrics(m);
+    if (!metrics.is_object()) continue;
+    modes.push_back(m);
+    for (const char* key : {thread.key, kPath}) {
+      const auto v = number_at(metrics, std::string("/") + key);
+      any = any || v.has_value();
+      top_value = std::max({top_value, v.value_or(0), number_at(metrics, fmt::format("/spread/{}/max", key)).value_or(0)});
+    }
+  }
+  if (!any) {
+    plot.missing = "no mode has CPU figures in this run.json";
+    return plot;
+  }
+  const double bottom = 380;
+  Svg svg(kWidth, 450, plot.title);
+  draw_title(svg, "CPU per frame: receiver thread vs whole receive path",
+             "stacked: the thread's own CPU, then the kernel's network receive work elsewhere; whiskers: the "
+             "receive path's repetitions min to max");
+  const double y_hi = nice_ceiling(top_value * 1.15);
+  const Scale y{0, y_hi, bottom, kTop, false};
+  svg.open_group("class=\"grid\"");
+  draw_y_grid(svg, y);
+  svg.close_group();
+  const double group = (kRight - kLeft) / double(modes.size());
+  const double bar = std::min(64.0, group * 0.5);
+  std::vector<std::string> unmeasured;
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const std::string& m = modes[mi];
+    const json& metrics = run.metrics(m);
+    const double cx = kLeft + group * (double(mi) + 0.5);
+    const auto cpu = number_at(metrics, std::string("/") + thread.key);
+    const auto outside = number_at(metrics, std::string("/") + softirq.key);
+    const auto path = number_at(metrics, std::string("/") + kPath);
+    if (!cpu) {
+      const std::string why = metric_unavailable_reason(metrics, thread_spec);
+      svg.text(cx, bottom - 8, run.predicted(m) ? "not predicted" : "not measured", "middle", 11, "fill:#8a6d00");
+      unmeasured.push_back(fmt::format("{}: {}", m, why.empty() ? "no CPU figure" : why));
+      continue;
+    }
+    svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", thread.key));
+    svg.rect(cx - bar / 2, y(*cpu), bar, bottom - y(*cpu), std::string("fill:") + thread.colour,
+             fmt::format("{} receiver thread: {:.1f} µs/frame", m, *cpu));
+    svg.close_group();
+    double top_px = y(*cpu);
+    if (outside) {
+      svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", softirq.key));
+      svg.rect(cx - bar / 2, y(*cpu + *outside), bar, y(*cpu) - y(*cpu + *outside), std::string("fill:") + softirq.colour,
+               fmt::format("{} network softirq outside the receiver thread: {:.1f} µs/frame", m, *outside));
+      svg.close_group();
+      top_px = y(*cpu + *outside);
+    }
+    if (path) {
+      svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", kPath));
+      const auto lo = number_at(metrics, fmt::format("/spread/{}/min", kPath));
+      const auto hi = number_at(metrics, fmt::format("/spread/{}/max", kPath));
+      if (lo && hi && *hi > *lo) {
+        svg.line(cx, y(*lo), cx, y(*hi), "stroke:#222;stroke-width:1.2");
+        svg.line(cx - 5, y(*lo), cx + 5, y(*lo), "stroke:#222;stroke-width:1.2");
+        svg.line(cx - 5, y(*hi), cx + 5, y(*hi), "stroke:#222;stroke-width:1.2");
+        top_px = std::min(top_px, y(*hi));
+      }
+      svg.text(cx, top_px - 5, fmt::format("{:.1f} µs path ({:.0f}% thread)", *path, *path > 0 ? 100 * *cpu / *path : 0),
+               "middle", 10);
+      svg.close_group();
+    } else {
+      svg.text(cx, top_px - 5, fmt::format("{:.1f} µs thread; path n/a", *cpu), "middle", 10);
+    }
+  }
+  draw_frame(svg, bottom);
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const double cx = kLeft + group * (double(mi) + 0.5);
+    svg.text(cx, bottom + 18, modes[mi], "middle", 12);
+    if (run.predicted(modes[mi])) svg.text(cx, bottom + 33, "(predicted)", "middle", 11, "fill:#555");
+  }
+  svg.text((kLeft + kRight) / 2, bottom + 56, "receiver mode", "middle", 12);
+  y_axis_label(svg, bottom, "CPU per frame (µs)");
+  draw_legend(svg, {{thread.label, thread.colour, Mark::kBox},
+                    {"network softirq elsewhere", softirq.colour, Mark::kBox, "NET_RX + NET_TX, any CPU"}});
+  plot.svg = svg.finish();
+  plot.caption =
+      "CPU per measured frame: the receiver thread's own (perf task-clock) and, stacked on it, the network softirq "
+      "time spent outside that thread (mostly the sender's CPU on loopback and veth, where the receiving TCP and a "
+      "sockmap parser run); together the receive path's cost to the machine. Comparable only between runs pinned "
+      "alike.";
+  if (!unmeasured.empty()) plot.caption += fmt::format(" Not shown: {}.", fmt::join(unmeasured, "; "));
   return plot;
 }
 
 Plot segments_per_frame_plot(const LoadedRun& run) {
-  Plot plot{"segments_per_frame", "Segments per frame", "", ""};
+  Plot plot{"segments_per_frame", "Segments per frame", "", "", ""};
   const json& plan = run.run["plan"];
   if (!plan.is_object() || !plan.contains("segments_per_frame_histogram") ||
       !plan["segments_per_frame_histogram"].is_array() || plan["segments_per_frame_histogram"].empty()) {
@@ -334,14 +490,20 @@ Plot segments_per_frame_plot(const LoadedRun& run) {
   y_axis_label(svg, bottom, "frames");
   draw_legend(svg, legend);
   plot.svg = svg.finish();
+  plot.caption = "How many planned TCP sends carry each measured frame's bytes (the same plan for every mode), and "
+                 "each mode's achieved mean as the receiver's TCP counted data segments.";
   return plot;
 }
 
 Plot timeline_plot(const LoadedRun& run) {
-  Plot plot{"timeline", "Per-frame timeline", "", ""};
+  Plot plot{"timeline", "Per-frame timeline", "", "", ""};
   struct Lane {
     std::string mode;
     const json* timeline;
+    bool predicted;
+    // A predicted mode's lane holds the model's wakeups and completions; in a run.json
+    // from before the model wrote them, the timeline is the watched receiver's.
+    bool holds_prediction;
   };
   std::vector<Lane> lanes;
   for (const std::string& m : run.mode_names()) {
@@ -349,7 +511,9 @@ Plot timeline_plot(const LoadedRun& run) {
     if (!mode.is_object() || !mode["repetitions"].is_array()) continue;
     for (const json& rep : mode["repetitions"])
       if (rep.contains("timeline") && rep["timeline"]["frames"].is_array() && !rep["timeline"]["frames"].empty()) {
-        lanes.push_back({m, &rep["timeline"]});
+        const bool holds_prediction =
+            rep.contains(json::json_pointer("/extra/model/timeline")) && rep["extra"]["model"]["timeline"] == "predicted";
+        lanes.push_back({m, &rep["timeline"], run.predicted(m), holds_prediction});
         break;
       }
   }
@@ -417,14 +581,23 @@ Plot timeline_plot(const LoadedRun& run) {
       svg.line(px(at), y0 + 8, px(at), y0 + 24, "stroke:#555;stroke-width:1.2");
     }
     svg.close_group();
+    if (lane.predicted && !lane.holds_prediction) {
+      // Drawing the watched rcvlowat-1 receiver's wakeups here would pass them off as the model's.
+      svg.text(kLaneLeft + 6, y0 + 42, "no predicted wakeups in this run.json (written by older rcvqbench)", "start",
+               11, "fill:#8a6d00");
+      continue;
+    }
+    const std::string dash = lane.predicted ? ";stroke-dasharray:3,2" : "";
     svg.open_group(fmt::format("class=\"series\" data-series=\"wakeups:{}\"", xml_escape(lane.mode)));
     for (const json& w : (*lane.timeline)["wakeups_ns"])
-      svg.line(px(w.get<double>()), y0 + 29, px(w.get<double>()), y0 + 45, "stroke:" + colour + ";stroke-width:1.6");
+      svg.line(px(w.get<double>()), y0 + 29, px(w.get<double>()), y0 + 45,
+               "stroke:" + colour + ";stroke-width:1.6" + dash);
     svg.close_group();
     svg.open_group(fmt::format("class=\"series\" data-series=\"frames:{}\"", xml_escape(lane.mode)));
     for (const json& f : (*lane.timeline)["frames"]) {
       const double cx = px(f.value("done_ns", 0.0));
-      svg.polygon({{cx, y0 + 49}, {cx - 5, y0 + 59}, {cx + 5, y0 + 59}}, "fill:#222");
+      svg.polygon({{cx, y0 + 49}, {cx - 5, y0 + 59}, {cx + 5, y0 + 59}},
+                  lane.predicted ? "fill:none;stroke:#222;stroke-width:1.2" : "fill:#222");
     }
     svg.close_group();
   }
@@ -432,15 +605,35 @@ Plot timeline_plot(const LoadedRun& run) {
   svg.line(kLaneLeft, bottom, kRight, bottom, "stroke:#333");
   svg.text((kLaneLeft + kRight) / 2, bottom + 40,
            fmt::format("time since frame {}'s first scheduled send (ms)", first_frame), "middle", 12);
-  draw_legend(svg, {{"segment sent", "#555", Mark::kTick},
-                    {"epoll wakeup (mode colour)", "#1f77b4", Mark::kTick},
-                    {"frame complete", "#222", Mark::kTriangle}});
+  std::vector<LegendEntry> legend = {{"segment sent", "#555", Mark::kTick},
+                                     {"epoll wakeup (mode colour)", "#1f77b4", Mark::kTick},
+                                     {"frame complete", "#222", Mark::kTriangle}};
+  std::vector<std::string> predicted_notes;
+  for (const Lane& lane : lanes) {
+    if (!lane.predicted) continue;
+    predicted_notes.push_back(
+        lane.holds_prediction
+            ? fmt::format("{}'s lane shows the model's predicted wakeups and frame completions (dashed, hollow), "
+                          "placed at the skb arrivals it observed, not the wakeups of the rcvlowat-1 receiver it "
+                          "watched",
+                          lane.mode)
+            : fmt::format("{}'s lane shows only the segments: this run.json holds the watched rcvlowat-1 "
+                          "receiver's wakeups, not predicted ones",
+                          lane.mode));
+    if (lane.holds_prediction) legend.push_back({"predicted (model)", "#555", Mark::kDashedLine});
+  }
+  draw_legend(svg, legend);
   plot.svg = svg.finish();
+  plot.caption = fmt::format(
+      "Frames {}-{} of connection 0 in each mode's first repetition: when each segment was sent, when epoll_wait "
+      "woke the receiver and when each frame completed.{}",
+      first_frame, first_frame + frames.size() - 1,
+      predicted_notes.empty() ? "" : fmt::format(" {}.", fmt::join(predicted_notes, "; ")));
   return plot;
 }
 
 std::vector<Plot> make_plots(const LoadedRun& run) {
-  return {latency_by_percentile_plot(run), wakeups_syscalls_plot(run), segments_per_frame_plot(run),
+  return {latency_by_percentile_plot(run), wakeups_syscalls_plot(run), cpu_plot(run), segments_per_frame_plot(run),
           timeline_plot(run)};
 }
 

@@ -12,6 +12,7 @@
 #include "report/metric_specs.hpp"
 #include "report/plots.hpp"
 #include "report/svg.hpp"
+#include "report/verdict.hpp"
 #include "results/writer.hpp"
 
 namespace rcvq {
@@ -111,6 +112,8 @@ void print_report(std::ostream& out, const LoadedRun& run) {
     fmt::print(out, "{:<10} available: {}\n", "probe", fmt::join(yes, ", "));
     for (const std::string& n : no) fmt::print(out, "{:<10} missing: {}\n", "", n);
   }
+  fmt::print(out, "\n");
+  print_run_verdict(out, run);
   const json& base = run.metrics("baseline");
   const bool timing_comparable = run.timing().comparable;
   for (const ModeSummary& m : summarize_modes(run)) {
@@ -139,6 +142,7 @@ void print_report(std::ostream& out, const LoadedRun& run) {
   }
   if (run.run.contains("warnings"))
     for (const json& w : run.run["warnings"]) fmt::print(out, "warning: {}\n", w.is_string() ? w.get<std::string>() : w.dump());
+  for (const std::string& w : percentile_sample_warnings(run)) fmt::print(out, "warning: {}\n", w);
 }
 
 std::string report_html(const LoadedRun& run) {
@@ -163,6 +167,15 @@ figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
   h += fmt::format("<h1>rcvqbench report: {}</h1>\n<table class=\"context\">\n", esc(name));
   for (const auto& [k, v] : run_context(run)) h += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(v));
   h += "</table>\n";
+
+  h += "<h2>Verdict</h2>\n<p class=\"spread\">Against baseline, per frame; a change counts when it is beyond the "
+       "repetitions' noise, judged as <code>rcvqbench compare</code> judges it.</p>\n<ul class=\"verdict\">\n";
+  const RunVerdict verdict = run_verdict(run);
+  if (!verdict.nothing_to_save.empty())
+    h += fmt::format("<li class=\"incomparable\"><b>{}</b></li>\n", esc(verdict.nothing_to_save));
+  if (!verdict.missing.empty()) h += fmt::format("<li>{}</li>\n", esc(verdict.missing));
+  for (const std::string& line : verdict.modes) h += fmt::format("<li>{}</li>\n", esc(line));
+  h += "</ul>\n";
 
   const std::vector<ModeSummary> modes = summarize_modes(run);
   h += "<h2>Modes</h2>\n<table><tr><th>mode</th><th>status</th><th>repetitions</th><th>note</th></tr>\n";
@@ -222,7 +235,7 @@ figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
     }
     const size_t svg_start = p.svg.find("<svg");  // inline: drop the XML declaration
     h += fmt::format("<figure id=\"{}\">\n{}<figcaption>{}</figcaption></figure>\n", p.name, p.svg.substr(svg_start),
-                     esc(p.title));
+                     esc(p.caption));
   }
 
   const json& probe = run.run["probe"];
@@ -235,9 +248,13 @@ figure { margin: 16px 0; } figcaption { font-size: 12px; color: #555; }
     }
     h += "</table>\n";
   }
-  if (run.run.contains("warnings") && !run.run["warnings"].empty()) {
+  std::vector<std::string> warnings;
+  if (run.run.contains("warnings"))
+    for (const json& w : run.run["warnings"]) warnings.push_back(w.is_string() ? w.get<std::string>() : w.dump());
+  for (const std::string& w : percentile_sample_warnings(run)) warnings.push_back(w);
+  if (!warnings.empty()) {
     h += "<h2>Warnings</h2>\n<ul>\n";
-    for (const json& w : run.run["warnings"]) h += "<li>" + esc(w.is_string() ? w.get<std::string>() : w.dump()) + "</li>\n";
+    for (const std::string& w : warnings) h += "<li>" + esc(w) + "</li>\n";
     h += "</ul>\n";
   }
   h += "</body></html>\n";

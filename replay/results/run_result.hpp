@@ -37,6 +37,7 @@ struct FrameTimeline {
   std::vector<Frame> frames;
   std::vector<Segment> segments;
   std::vector<int64_t> wakeup_ns;  // epoll_wait returns with events
+  int64_t origin_ns = 0;  // t0 on CLOCK_MONOTONIC, so a mode can place its own events; not in run.json
 
   bool empty() const { return frames.empty(); }
 };

@@ -398,5 +398,32 @@ TEST(FrameTracker, LevelTriggeredReaderPaysOneWakeupPerReadSize) {
   EXPECT_EQ(p.recv_calls, 3u);  // two with data, one EAGAIN
 }
 
+// The report's timeline draws the model's own wakeups: those of the frames after
+// warm-up, stamped with the arrival that woke the reader, as the harness stamps its own.
+TEST(FrameTracker, TimelineWakeupsAreThePredictedOnesOfTheWindowAfterWarmup) {
+  Framing kafka;
+  const std::vector<uint64_t> payloads = {100, 100, 100, 100, 100, 100};
+  std::vector<uint8_t> stream = frames_of("kafka", payloads, &kafka);
+  std::vector<uint64_t> ends;
+  for (uint64_t e = 0, i = 0; i < payloads.size(); ++i) ends.push_back(e += stream.size() / payloads.size());
+  ASSERT_EQ(ends.back(), stream.size());
+  // Every frame in two skbs, 10 ns apart: the tracker wakes the reader once per frame,
+  // at its second skb.
+  std::vector<StreamArrival> arrivals;
+  for (size_t f = 0; f < ends.size(); ++f) {
+    const uint64_t start = f == 0 ? 0 : ends[f - 1];
+    arrivals.push_back({int64_t(1000 * f), start + 10, false});
+    arrivals.push_back({int64_t(1000 * f + 10), ends[f], false});
+  }
+  ReaderModelOptions options;
+  options.measure_after_frames = 2;
+  options.timeline_frames = 3;
+  const ReaderPrediction p = predict_reader(kafka.spec, stream, ends, arrivals, options);
+  EXPECT_EQ(p.wakeups, 4u);  // frames 2-5
+  EXPECT_EQ(p.timeline_wakeup_ns, (std::vector<int64_t>{2010, 3010, 4010}));
+  options.timeline_frames = 0;
+  EXPECT_TRUE(predict_reader(kafka.spec, stream, ends, arrivals, options).timeline_wakeup_ns.empty());
+}
+
 }  // namespace
 }  // namespace rcvq

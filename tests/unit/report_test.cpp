@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "report/report.hpp"
 #include "report/run_data.hpp"
 #include "report/svg.hpp"
+#include "report/verdict.hpp"
 #include "unit/report_xml.hpp"
 #include "unit/scratch_dir.hpp"
 
@@ -101,11 +103,12 @@ TEST(ReportData, BadInputNamesTheFile) {
 TEST(ReportPlots, EverySvgIsWellFormedWithTheExpectedSeries) {
   const LoadedRun run = load_run(kSmallRun);
   const std::vector<Plot> plots = make_plots(run);
-  ASSERT_EQ(plots.size(), 4u);
+  ASSERT_EQ(plots.size(), 5u);
   const fs::path dir = scratch_dir("rcvq_report", "svg");
   std::map<std::string, std::vector<std::string>> expected = {
       {"latency_by_percentile", {"baseline", "lowat-user"}},
       {"wakeups_syscalls", {"wakeups_per_frame", "syscalls_per_frame"}},
+      {"cpu", {"cpu_us_per_frame"}},
       {"segments_per_frame", {"planned", "achieved:baseline", "achieved:lowat-user"}},
       {"timeline", {"segments:baseline", "wakeups:baseline", "frames:baseline", "wakeups:lowat-user"}},
   };
@@ -170,6 +173,182 @@ TEST(ReportPlots, LatencyPlotDrawsTheMaxAndSamplesPerMode) {
   }
 }
 
+TEST(ReportPlots, PercentilesNeedOneOverOneMinusPSamplesOrTheyAreTheMax) {
+  LoadedRun run = load_run(kSmallRun);
+  // 165 latency samples per mode: p50 and p99 hold, p99.9 (which needs 1000) is the max.
+  const std::vector<std::string> warnings = percentile_sample_warnings(run);
+  ASSERT_FALSE(warnings.empty());
+  const uint64_t n = run.latency_us.at("baseline").back().total_count;
+  ASSERT_LT(n, 1000u);
+  ASSERT_GE(n, 100u);
+  EXPECT_EQ(warnings[0], fmt::format("baseline: {} latency samples, too few for p99.9 (needs 1000): from {:.4g}% on every "
+                                     "percentile is the max",
+                                     n, 100.0 * (1.0 - 1.0 / double(n))));
+  const Plot plot = latency_by_percentile_plot(run);
+  EXPECT_NE(plot.caption.find("Too few samples: " + warnings[0]), std::string::npos) << plot.caption;
+  EXPECT_NE(plot.caption.find("at least 1/(1-p) samples"), std::string::npos) << plot.caption;
+  // The dotted line where each mode's curve turns into its max.
+  EXPECT_NE(plot.svg.find("data-series=\"n:baseline\""), std::string::npos);
+  EXPECT_NE(plot.svg.find(fmt::format(">n={}<", n)), std::string::npos);
+  std::ostringstream text;
+  print_report(text, run);
+  EXPECT_NE(text.str().find("warning: " + warnings[0]), std::string::npos);
+  EXPECT_NE(report_html(run).find("<li>" + xml_escape(warnings[0]) + "</li>"), std::string::npos);
+
+  // The rule's edge: 99 samples are too few for p99, 100 are enough.
+  for (auto& [mode, rows] : run.latency_us)
+    for (PercentilePoint& row : rows) row.total_count = 99;
+  EXPECT_NE(percentile_sample_warnings(run)[0].find("too few for p99 (needs 100), p99.9 (needs 1000)"), std::string::npos);
+  for (auto& [mode, rows] : run.latency_us)
+    for (PercentilePoint& row : rows) row.total_count = 1000;
+  EXPECT_TRUE(percentile_sample_warnings(run).empty());
+  EXPECT_EQ(latency_by_percentile_plot(run).caption.find("Too few"), std::string::npos);
+}
+
+// The CPU figures a current run.json has, on top of the stored run's older ones.
+void add_receive_path_cpu(LoadedRun& run, const std::string& mode, double thread_us, double softirq_us) {
+  json& m = run.run["modes"][mode]["metrics"];
+  m["cpu_us_per_frame"] = thread_us;
+  m["net_softirq_outside_receiver_us_per_frame"] = softirq_us;
+  m["receive_path_cpu_us_per_frame"] = thread_us + softirq_us;
+  m["spread"]["receive_path_cpu_us_per_frame"] = {
+      {"min", thread_us + softirq_us - 5}, {"median", thread_us + softirq_us}, {"max", thread_us + softirq_us + 5}, {"n", 3}};
+}
+
+TEST(ReportPlots, CpuPlotStacksTheThreadUnderTheSoftirqTimeElsewhere) {
+  LoadedRun run = load_run(kSmallRun);
+  add_receive_path_cpu(run, "baseline", 90, 60);
+  add_receive_path_cpu(run, "lowat-user", 40, 45);
+  run.run["modes"]["autolowat-model"]["metrics"]["cpu_us_per_frame"] = nullptr;
+  run.run["modes"]["autolowat-model"]["metrics"]["unavailable"]["cpu_us_per_frame"] =
+      "predicted mode: the model does not predict CPU time";
+  const Plot plot = cpu_plot(run);
+  ASSERT_FALSE(plot.svg.empty()) << plot.missing;
+  for (const char* tooltip : {"baseline receiver thread: 90.0 µs/frame",
+                              "baseline network softirq outside the receiver thread: 60.0 µs/frame",
+                              "lowat-user receiver thread: 40.0 µs/frame", ">150.0 µs path (60% thread)<",
+                              ">85.0 µs path (47% thread)<", ">not predicted<"})
+    EXPECT_NE(plot.svg.find(tooltip), std::string::npos) << tooltip;
+  EXPECT_NE(plot.caption.find("autolowat-model: predicted mode: the model does not predict CPU time"),
+            std::string::npos)
+      << plot.caption;
+  // The thread's bar ends where the softirq's begins: one stack per mode.
+  const size_t thread_at = plot.svg.find("baseline receiver thread");
+  const size_t softirq_at = plot.svg.find("baseline network softirq");
+  ASSERT_NE(thread_at, std::string::npos);
+  ASSERT_NE(softirq_at, std::string::npos);
+  auto attribute = [&](size_t title_at, const char* name) {
+    const size_t rect = plot.svg.rfind("<rect", title_at);
+    const size_t at = plot.svg.find(std::string(" ") + name + "=\"", rect) + std::strlen(name) + 3;
+    return std::stod(plot.svg.substr(at));
+  };
+  EXPECT_NEAR(attribute(softirq_at, "y") + attribute(softirq_at, "height"), attribute(thread_at, "y"), 0.01);
+  EXPECT_NEAR(attribute(thread_at, "height") / attribute(softirq_at, "height"), 90.0 / 60.0, 0.01);
+
+  for (const std::string& m : run.mode_names())
+    if (run.run["modes"][m]["metrics"].is_object()) {
+      run.run["modes"][m]["metrics"].erase("cpu_us_per_frame");
+      run.run["modes"][m]["metrics"].erase("receive_path_cpu_us_per_frame");
+    }
+  EXPECT_TRUE(cpu_plot(run).svg.empty());
+  EXPECT_NE(cpu_plot(run).missing.find("no mode has CPU figures"), std::string::npos);
+}
+
+TEST(ReportPlots, PredictedLaneShowsTheModelsWakeupsNeverTheWatchedReceivers) {
+  LoadedRun run = load_run(kSmallRun);
+  // The stored run predates predicted timelines: its autolowat-model timeline holds the
+  // rcvlowat-1 receiver's wakeups, which must not be drawn as the model's.
+  Plot plot = timeline_plot(run);
+  EXPECT_EQ(plot.svg.find("data-series=\"wakeups:autolowat-model\""), std::string::npos);
+  EXPECT_NE(plot.svg.find("no predicted wakeups in this run.json"), std::string::npos);
+  EXPECT_NE(plot.caption.find("autolowat-model's lane shows only the segments"), std::string::npos) << plot.caption;
+
+  json& rep = run.run["modes"]["autolowat-model"]["repetitions"][0];
+  rep["extra"]["model"]["timeline"] = "predicted";
+  rep["timeline"]["wakeups_ns"] = {rep["timeline"]["frames"][0]["done_ns"], rep["timeline"]["frames"][1]["done_ns"]};
+  plot = timeline_plot(run);
+  const size_t group = plot.svg.find("data-series=\"wakeups:autolowat-model\"");
+  ASSERT_NE(group, std::string::npos);
+  const std::string lane = plot.svg.substr(group, plot.svg.find("</g>", group) - group);
+  size_t ticks = 0;
+  for (size_t at = lane.find("<line"); at != std::string::npos; at = lane.find("<line", at + 1)) ++ticks;
+  EXPECT_EQ(ticks, 2u);
+  EXPECT_NE(lane.find("stroke-dasharray"), std::string::npos);
+  EXPECT_NE(plot.caption.find("autolowat-model's lane shows the model's predicted wakeups"), std::string::npos)
+      << plot.caption;
+  // One caption per plot in the page, each the plot's own and not a repeat of its title.
+  const std::string html = report_html(run);
+  size_t figures = 0, captions = 0;
+  for (size_t at = html.find("<figure"); at != std::string::npos; at = html.find("<figure", at + 1)) ++figures;
+  for (size_t at = html.find("<figcaption>"); at != std::string::npos; at = html.find("<figcaption>", at + 1)) ++captions;
+  EXPECT_EQ(figures, make_plots(run).size());
+  EXPECT_EQ(captions, figures);
+  EXPECT_NE(html.find("<figcaption>" + xml_escape(plot.caption) + "</figcaption>"), std::string::npos);
+}
+
+TEST(ReportVerdict, SaysWhatEachModeSavesAndItsLatencyCost) {
+  LoadedRun run = load_run(kSmallRun);
+  add_receive_path_cpu(run, "baseline", 90, 60);
+  add_receive_path_cpu(run, "lowat-user", 40, 45);
+  const json& base = run.metrics("baseline");
+  const json& lowat = run.metrics("lowat-user");
+  const RunVerdict verdict = run_verdict(run);
+  EXPECT_TRUE(verdict.nothing_to_save.empty()) << verdict.nothing_to_save;  // 9 segments per frame
+  ASSERT_EQ(verdict.modes.size(), 3u);  // lowat-user, strparser, autolowat-model
+  const std::string& line = verdict.modes[0];
+  EXPECT_TRUE(line.starts_with("lowat-user: saves ")) << line;
+  const double wakeups = base["wakeups_per_frame"].get<double>(), lowat_wakeups = lowat["wakeups_per_frame"].get<double>();
+  EXPECT_NE(line.find(fmt::format("{:.0f}% of wakeups ({:.2f} → {:.2f}/frame)", 100 * (1 - lowat_wakeups / wakeups),
+                                  wakeups, lowat_wakeups)),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find("% of syscalls"), std::string::npos) << line;
+  // Receive path 150 -> 85 µs: only the pooled values and spreads are set, the
+  // repetitions carry no such metric, so it is named without a noise test.
+  EXPECT_NE(line.find("43% of receive-path CPU (150.0 → 85.0 µs/frame)"), std::string::npos) << line;
+  const double p50 = base["latency_ns"]["p50"].get<double>() / 1e3, lowat_p50 = lowat["latency_ns"]["p50"].get<double>() / 1e3;
+  EXPECT_NE(line.find(fmt::format("latency p50 {:+.1f} µs", lowat_p50 - p50)), std::string::npos) << line;
+  EXPECT_NE(line.find(", p99 "), std::string::npos) << line;
+  EXPECT_TRUE(verdict.modes[2].starts_with("autolowat-model (predicted): would save ")) << verdict.modes[2];
+  EXPECT_NE(verdict.modes[2].find("CPU and latency are not predicted"), std::string::npos);
+
+  // A change inside the repetitions' noise is not a saving.
+  json& lowat_mode = run.run["modes"]["lowat-user"];
+  const json& base_reps = run.run["modes"]["baseline"]["repetitions"];
+  lowat_mode["metrics"]["wakeups_per_frame"] = wakeups * 0.999;
+  for (size_t i = 0; i < lowat_mode["repetitions"].size(); ++i)
+    lowat_mode["repetitions"][i]["wakeups_per_frame"] = base_reps[i]["wakeups_per_frame"];
+  EXPECT_EQ(run_verdict(run).modes[0].find("of wakeups"), std::string::npos) << run_verdict(run).modes[0];
+
+  // Text and HTML pages both carry it.
+  std::ostringstream text;
+  print_report(text, run);
+  EXPECT_NE(text.str().find("verdict (against baseline, per frame):\n  lowat-user: "), std::string::npos) << text.str();
+  EXPECT_NE(report_html(run).find("<h2>Verdict</h2>"), std::string::npos);
+}
+
+TEST(ReportVerdict, OneSegmentPerFrameMeansNoModeCanSaveAnything) {
+  LoadedRun run = load_run(kSmallRun);
+  EXPECT_TRUE(run_verdict(run).nothing_to_save.empty());
+  run.run["modes"]["baseline"]["metrics"]["segments_per_frame_achieved"] = 1.0;
+  const RunVerdict verdict = run_verdict(run);
+  EXPECT_NE(verdict.nothing_to_save.find("frames already arrive in one segment (1.00 segments/frame achieved in "
+                                         "baseline): no receiver mode can save anything for this traffic"),
+            std::string::npos)
+      << verdict.nothing_to_save;
+  EXPECT_EQ(verdict.lines().front(), verdict.nothing_to_save);
+  EXPECT_NE(report_html(run).find(xml_escape(verdict.nothing_to_save)), std::string::npos);
+  // Without the kernel's count, the plan decides.
+  run.run["modes"]["baseline"]["metrics"].erase("segments_per_frame_achieved");
+  run.run["modes"]["baseline"]["metrics"]["segments_per_frame_planned"] = 1.0;
+  EXPECT_NE(run_verdict(run).nothing_to_save.find("1.00 segments/frame planned"), std::string::npos);
+  run.run["modes"]["baseline"]["metrics"]["segments_per_frame_planned"] = 1.01;
+  EXPECT_TRUE(run_verdict(run).nothing_to_save.empty());
+  // No baseline, no verdict: every saving is against it.
+  run.run["modes"].erase("baseline");
+  EXPECT_NE(run_verdict(run).missing.find("baseline produced no metrics"), std::string::npos);
+}
+
 TEST(ReportPlots, MissingDataIsSaidNotDrawn) {
   LoadedRun run = load_run(kSmallRun);
   run.run["plan"].erase("segments_per_frame_histogram");
@@ -205,7 +384,7 @@ TEST(ReportFilesTest, WritesSvgsBesideTheHtml) {
   const fs::path dir = scratch_dir("rcvq_report", "files");
   std::ostringstream out;
   const ReportFiles files = write_report({kSmallRun, (dir / "page.html").string()}, out);
-  EXPECT_EQ(files.svgs.size(), 4u);
+  EXPECT_EQ(files.svgs.size(), 5u);
   for (const std::string& svg : files.svgs) {
     EXPECT_EQ(fs::path(svg).parent_path(), dir / "page-plots");
     EXPECT_GT(fs::file_size(svg), 1000u);
@@ -232,13 +411,19 @@ TEST(Compare, RunAgainstItselfIsWithinNoiseWithRatioOne) {
   EXPECT_TRUE(context_differences(run, run).empty());
 }
 
+// Multiplies one metric of one mode by `factor`: pooled value, spread and every repetition.
+void scale_metric(LoadedRun& run, const std::string& mode, const std::string& key, double factor) {
+  json& m = run.run["modes"][mode];
+  m["metrics"][key] = m["metrics"][key].get<double>() * factor;
+  for (const char* k : {"min", "median", "max"})
+    m["metrics"]["spread"][key][k] = m["metrics"]["spread"][key][k].get<double>() * factor;
+  for (json& rep : m["repetitions"]) rep[key] = rep[key].get<double>() * factor;
+}
+
 TEST(Compare, ShiftBeyondTheRepetitionRangeIsOutsideNoise) {
   const LoadedRun a = load_run(kSmallRun);
   LoadedRun b = a;
-  json& m = b.run["modes"]["baseline"]["metrics"];
-  m["wakeups_per_frame"] = m["wakeups_per_frame"].get<double>() * 2;
-  for (const char* k : {"min", "median", "max"})
-    m["spread"]["wakeups_per_frame"][k] = m["spread"]["wakeups_per_frame"][k].get<double>() * 2;
+  scale_metric(b, "baseline", "wakeups_per_frame", 2);
   b.run["host"]["kernel"] = "7.0.0-other";
   bool seen = false;
   for (const MetricChange& c : compare_runs(a, b)) {
@@ -252,17 +437,67 @@ TEST(Compare, ShiftBeyondTheRepetitionRangeIsOutsideNoise) {
   print_run_comparison(out, a, b);
   EXPECT_NE(out.str().find("OUTSIDE noise (worse)"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("kernel differs"), std::string::npos);
+  EXPECT_NE(out.str().find("compare: B is WORSE than A in 1: baseline wakeups/frame"), std::string::npos) << out.str();
+  EXPECT_EQ(compare_exit_code(a, b), kCompareExitWorse);
+  EXPECT_EQ(compare_exit_code(b, a), kExitOk);  // fewer wakeups: better, not a failure
+  EXPECT_EQ(compare_exit_code(a, a), kExitOk);
 }
 
-TEST(Compare, NoiseNeedsTwoRepetitions) {
-  const Spread one{1, 1, 1, 1}, wide{1, 2, 3, 3}, shifted{4, 5, 6, 3}, overlapping{2.5, 3, 4, 3};
-  std::string why;
-  EXPECT_EQ(judge_noise(one, one, &why), NoiseVerdict::kUnknown);
-  EXPECT_NE(why.find("2+"), std::string::npos);
-  EXPECT_EQ(judge_noise(wide, shifted, nullptr), NoiseVerdict::kOutside);
-  EXPECT_EQ(judge_noise(shifted, wide, nullptr), NoiseVerdict::kOutside);
-  EXPECT_EQ(judge_noise(wide, overlapping, nullptr), NoiseVerdict::kWithin);
-  EXPECT_EQ(judge_noise(std::nullopt, wide, nullptr), NoiseVerdict::kUnknown);
+TEST(Compare, FewRepetitionsCompareRangesAndFiveOrMoreTheMannWhitneyTest) {
+  const std::vector<double> one = {1}, wide = {1, 2, 3}, shifted = {4, 5, 6}, overlapping = {2.5, 3, 4};
+  NoiseJudgement j = judge_noise(one, one);
+  EXPECT_EQ(j.verdict, NoiseVerdict::kUnknown);
+  EXPECT_NE(j.why_unknown.find("2+"), std::string::npos);
+  EXPECT_EQ(judge_noise(wide, shifted).verdict, NoiseVerdict::kOutside);
+  EXPECT_EQ(judge_noise(shifted, wide).test, NoiseTest::kRanges);
+  EXPECT_EQ(judge_noise(shifted, wide).verdict, NoiseVerdict::kOutside);
+  EXPECT_EQ(judge_noise(wide, overlapping).verdict, NoiseVerdict::kWithin);
+  EXPECT_EQ(judge_noise({}, wide).verdict, NoiseVerdict::kUnknown);
+
+  // Five a side: the ranges overlap (6 > 5), yet 24 of the 25 pairs put B higher, an
+  // exact two-sided p of 4/252: beyond the noise for the rank test, not for the ranges.
+  ASSERT_EQ(kNoiseTestRepetitions, 5u);
+  const std::vector<double> a = {1, 2, 3, 4, 6}, b = {5, 7, 8, 9, 10};
+  j = judge_noise(a, b);
+  EXPECT_EQ(j.test, NoiseTest::kMannWhitney);
+  EXPECT_TRUE(j.exact);
+  EXPECT_NEAR(*j.p_value, 4.0 / 252, 1e-12);
+  EXPECT_EQ(j.verdict, NoiseVerdict::kOutside);
+  const std::vector<double> four_a(a.begin(), a.end() - 1), four_b = {5, 7, 8, 3.5};
+  EXPECT_EQ(judge_noise(four_a, four_b).test, NoiseTest::kRanges);
+  EXPECT_EQ(judge_noise(four_a, four_b).verdict, NoiseVerdict::kWithin);
+  // Interleaved samples: no evidence of a difference.
+  j = judge_noise({1, 3, 5, 7, 9}, {2, 4, 6, 8, 10});
+  EXPECT_EQ(j.verdict, NoiseVerdict::kWithin);
+  EXPECT_GT(*j.p_value, kNoiseTestAlpha);
+}
+
+TEST(Compare, JudgesEachRepetitionsValuesAndSaysSoInJson) {
+  const LoadedRun a = load_run(kSmallRun);
+  LoadedRun b = a;
+  scale_metric(b, "lowat-user", "syscalls_per_frame", 0.5);
+  const json doc = run_comparison_json(a, b);
+  EXPECT_EQ(doc["format"], "rcvqbench-compare/1");
+  EXPECT_EQ(doc["verdict"], "not_worse");
+  EXPECT_EQ(doc["exit_code"], 0);
+  bool seen = false;
+  for (const json& c : doc["changes"]) {
+    if (c["mode"] != "lowat-user" || c["metric"] != "syscalls_per_frame") continue;
+    seen = true;
+    EXPECT_EQ(c["verdict"], "better");
+    EXPECT_EQ(c["test"], "ranges");
+    EXPECT_EQ(c["a_repetitions"].size(), 3u);
+    EXPECT_DOUBLE_EQ(c["b_repetitions"][0].get<double>(), a.mode("lowat-user")["repetitions"][0]["syscalls_per_frame"].get<double>() / 2);
+    EXPECT_DOUBLE_EQ(c["ratio"].get<double>(), 0.5);
+  }
+  EXPECT_TRUE(seen);
+  // A mode that ran in A and failed in B fails the comparison whatever its numbers.
+  b = a;
+  b.run["modes"]["lowat-user"]["status"] = "failed";
+  b.run["modes"]["lowat-user"]["metrics"] = nullptr;
+  EXPECT_EQ(modes_failed_in_b(a, b), std::vector<std::string>{"lowat-user"});
+  EXPECT_EQ(run_comparison_json(a, b)["verdict"], "worse");
+  EXPECT_EQ(compare_exit_code(a, b), kCompareExitWorse);
 }
 
 TEST(Progress, StatusLineHasFramesRateAndEta) {

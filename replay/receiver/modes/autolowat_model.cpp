@@ -18,6 +18,7 @@
 #include "plan/plan.hpp"
 #include "probes/data_ready.hpp"
 #include "receiver/autolowat_model.hpp"
+#include "receiver/harness.hpp"
 #include "receiver/modes/modes.hpp"
 #include "results/run_result.hpp"
 
@@ -65,10 +66,14 @@ class AutolowatModel : public ReceiverMode {
 
     ReaderPrediction total;
     std::string basis;
+    bool timeline_predicted = false;
     const size_t connections = std::max<size_t>(1, cookies_.size());
     for (size_t c = 0; c < connections; ++c) {
+      options.timeline_frames = c == 0 ? ReceiverHarness::kTimelineFrames : 0;
       std::vector<StreamArrival> arrivals;
       if (c < cookies_.size()) arrivals = observed_arrivals(cookies_[c]);
+      // Observed arrivals carry CLOCK_MONOTONIC times, planned sends times since t0.
+      const int64_t arrival_origin_ns = arrivals.empty() ? 0 : rep.timeline.origin_ns;
       if (arrivals.empty()) {
         // No kernel view: the planned sends, each taken as one skb.
         for (const PlannedSegment& s : plan.segments)
@@ -79,6 +84,7 @@ class AutolowatModel : public ReceiverMode {
         basis = "sk_data_ready arrivals observed at rcvlowat 1";
       }
       ReaderPrediction p = predict_reader(spec, plan.stream, frame_ends, arrivals, options);
+      if (c == 0) timeline_predicted = predict_timeline(p, arrival_origin_ns, rep);
       total.wakeups += p.wakeups;
       total.early_wakeups += p.early_wakeups;
       total.recv_calls += p.recv_calls;
@@ -105,6 +111,7 @@ class AutolowatModel : public ReceiverMode {
         {"stopped_at_offset", total.stopped_at_offset},
         {"latency", "measured at rcvlowat 1, not predicted"},
         {"assumes", "an idle reader at every skb: no merging of skbs into one wakeup"}};
+    if (timeline_predicted) rep.extra["model"]["timeline"] = "predicted";
 
     ReceiverCounters predicted;
     predicted.wakeups = total.wakeups;
@@ -124,6 +131,18 @@ class AutolowatModel : public ReceiverMode {
   }
 
  private:
+  // The timeline of connection 0 then shows when the model's reader would wake and
+  // complete each frame, not what the rcvlowat-1 receiver it watched did.
+  static bool predict_timeline(const ReaderPrediction& p, int64_t arrival_origin_ns, ModeRepetition& rep) {
+    FrameTimeline& t = rep.timeline;
+    if (t.empty()) return false;
+    t.wakeup_ns.clear();
+    for (int64_t w : p.timeline_wakeup_ns) t.wakeup_ns.push_back(w - arrival_origin_ns);
+    std::erase_if(t.frames, [&](const FrameTimeline::Frame& f) { return f.index >= p.frame_done_ns.size(); });
+    for (FrameTimeline::Frame& f : t.frames) f.done_ns = p.frame_done_ns[f.index] - arrival_origin_ns;
+    return true;
+  }
+
   void collect() {
     for (const data_ready_event& e : probe_->drain_arrivals()) events_[e.cookie].push_back(e);
   }
