@@ -4,9 +4,11 @@
 #include <fmt/ostream.h>
 
 #include <iostream>
+#include <optional>
 
 #include "capture/inspect.hpp"
 #include "common/errors.hpp"
+#include "common/privileges.hpp"
 #include "common/stop.hpp"
 #include "gate/gate.hpp"
 #include "kernels/matrix_run.hpp"
@@ -26,13 +28,37 @@ using namespace rcvq;
 int run_command(const std::string& scenario_path, const RunSettings& settings, bool json_out) {
   const Scenario sc = load_scenario(scenario_path);
   RunOutcome outcome = run_scenario(sc, settings);
+  // The measurement is shown before anything can go wrong writing it.
   if (json_out)
     std::cout << to_json(outcome.result).dump(2) << "\n";
   else
     print_comparison(std::cout, outcome.result);
-  if (!outcome.results_dir.empty()) fmt::print(stderr, "results: {}\n", outcome.results_dir);
-  if (outcome.interrupted) return 130;
-  return outcome.any_failed ? kExitRunFailed : kExitOk;
+  std::cout.flush();
+  const int measured_code = outcome.interrupted ? 130 : outcome.any_failed ? kExitRunFailed : kExitOk;
+  if (!outcome.destination) return measured_code;
+  const SavedResults saved = save_results(*outcome.destination, outcome.result);
+  if (saved.error.empty()) {
+    fmt::print(stderr, "results: {}\n", saved.dir);
+    return measured_code;
+  }
+  if (!saved.dir.empty()) {
+    fmt::print(stderr, "rcvqbench: {}\nrcvqbench: the results are kept in {} instead\n", saved.error, saved.dir);
+  } else {
+    if (!json_out) std::cout << to_json(outcome.result).dump(2) << "\n";
+    fmt::print(stderr, "rcvqbench: {}\nrcvqbench: nowhere could take them: run.json is on stdout\n", saved.error);
+  }
+  return outcome.interrupted ? 130 : kExitRunFailed;
+}
+
+// CLI11 says "A subcommand is required" for a word it does not know: name it instead.
+std::optional<std::string> unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return std::nullopt;
+  std::vector<std::string> known;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->check_name(argv[1])) return std::nullopt;
+    known.push_back(sub->get_name());
+  }
+  return fmt::format("unknown subcommand '{}' (known: {})", argv[1], fmt::join(known, ", "));
 }
 
 int probe_command(bool json_out) {
@@ -118,6 +144,13 @@ int main(int argc, char** argv) {
   gate->add_option("baseline", gate_options.baseline_path, "Baseline JSON")->required();
   gate->add_option("current", gate_options.current_path, "Current JSON")->required();
   gate->add_option("--policy", gate_options.policy_path, "YAML per-metric policy (default: built in)");
+  gate->add_flag("--allow-empty", gate_options.allow_empty,
+                 "Pass when nothing could be compared (otherwise that fails: a gate that judged nothing)");
+
+  if (const auto unknown = unknown_subcommand(app, argc, argv)) {
+    fmt::print(stderr, "rcvqbench: {}\n", *unknown);
+    return kExitBadInput;
+  }
 
   try {
     app.parse(argc, argv);
@@ -128,6 +161,10 @@ int main(int argc, char** argv) {
 
   try {
     if (*run) {
+      if (const std::string missing = missing_run_privileges(); !missing.empty()) {
+        fmt::print(stderr, "rcvqbench: {}\n", missing);
+        return kExitBadInput;
+      }
       if (!modes_csv.empty()) settings.modes = parse_modes_option(modes_csv);
       if (matrix_settings.kernels.empty()) return run_command(scenario_path, settings, json_out);
       matrix_settings.json_out = json_out;

@@ -213,6 +213,12 @@ size_t GateReport::count(GateVerdict verdict) const {
   return size_t(std::count_if(rows.begin(), rows.end(), [&](const GateRow& r) { return r.verdict == verdict; }));
 }
 
+size_t GateReport::compared() const {
+  return count(GateVerdict::Ok) + count(GateVerdict::Regression) + count(GateVerdict::Improved);
+}
+
+bool GateReport::passes(bool allow_empty) const { return !failed() && (allow_empty || compared() > 0); }
+
 GateReport compare_benchmark_files(const BenchmarkFile& baseline, const BenchmarkFile& current,
                                    const GatePolicy& policy) {
   GateReport report;
@@ -230,7 +236,7 @@ GateReport compare_benchmark_files(const BenchmarkFile& baseline, const Benchmar
 }
 
 void print_gate_report(std::ostream& out, const GateReport& report, const BenchmarkFile& baseline,
-                       const BenchmarkFile& current) {
+                       const BenchmarkFile& current, bool allow_empty) {
   fmt::print(out, "baseline: {}\ncurrent:  {}\n", host_line(baseline), host_line(current));
   const json kb = baseline.host.value("kernel", json()), kc = current.host.value("kernel", json());
   if (kb != kc)
@@ -256,11 +262,13 @@ void print_gate_report(std::ostream& out, const GateReport& report, const Benchm
   fmt::print(out,
              "gate: {} — {} compared, {} regression(s), {} improved, {} unsupported, {} missing, {} new, {} not "
              "compared\n",
-             report.failed() ? "FAIL" : "pass",
-             report.count(GateVerdict::Ok) + report.count(GateVerdict::Regression) + report.count(GateVerdict::Improved),
-             report.count(GateVerdict::Regression), report.count(GateVerdict::Improved),
+             report.passes(allow_empty) ? "pass" : "FAIL", report.compared(), report.count(GateVerdict::Regression),
+             report.count(GateVerdict::Improved),
              report.count(GateVerdict::Unsupported), report.count(GateVerdict::Missing), report.count(GateVerdict::New),
              report.count(GateVerdict::NotCompared));
+  if (report.compared() == 0)
+    fmt::print(out, "gate: nothing was compared{}\n",
+               allow_empty ? "; passing because of --allow-empty" : ", which fails the gate (--allow-empty accepts that)");
 }
 
 int run_gate(const GateOptions& options, std::ostream& out) {
@@ -268,8 +276,8 @@ int run_gate(const GateOptions& options, std::ostream& out) {
   const BenchmarkFile baseline = load_benchmark_file(options.baseline_path);
   const BenchmarkFile current = load_benchmark_file(options.current_path);
   const GateReport report = compare_benchmark_files(baseline, current, policy);
-  print_gate_report(out, report, baseline, current);
-  return report.failed() ? 1 : 0;
+  print_gate_report(out, report, baseline, current, options.allow_empty);
+  return report.passes(options.allow_empty) ? 0 : 1;
 }
 
 }  // namespace rcvq

@@ -32,25 +32,31 @@ struct GateRow {
 
 struct GateReport {
   std::vector<GateRow> rows;
-  bool failed() const;
+  bool failed() const;  // a regression
   size_t count(GateVerdict verdict) const;
+  size_t compared() const;  // rows judged: ok, regression or improved
+  // No regression, and something was judged unless `allow_empty`: a gate whose every
+  // row was unsupported, missing, new or not compared has checked nothing.
+  bool passes(bool allow_empty) const;
 };
 
 GateReport compare_benchmark_files(const BenchmarkFile& baseline, const BenchmarkFile& current,
                                    const GatePolicy& policy);
 
-// Both hosts, the table, and a one-line summary.
+// Both hosts, the table, and a one-line summary (with the verdict of passes(allow_empty)).
 void print_gate_report(std::ostream& out, const GateReport& report, const BenchmarkFile& baseline,
-                       const BenchmarkFile& current);
+                       const BenchmarkFile& current, bool allow_empty = false);
 
 struct GateOptions {
   std::string baseline_path;
   std::string current_path;
   std::string policy_path;  // empty: built-in policy
+  bool allow_empty = false;  // pass even when nothing could be compared
 };
 
-// `rcvqbench gate`: loads, compares, prints; returns 0 when nothing regressed, 1 on a
-// regression. Bad input throws InputError naming the file.
+// `rcvqbench gate`: loads, compares, prints; returns 0 when it passes, 1 on a regression
+// or when nothing was compared (unless allow_empty). Bad input throws InputError naming
+// the file.
 int run_gate(const GateOptions& options, std::ostream& out);
 
 }  // namespace rcvq

@@ -86,9 +86,13 @@ void run_on_host(const Scenario& sc, RunSettings settings, const fs::path& run_d
                  bool print_table) {
   settings.results_dir = (run_dir / k.label).string();
   try {
-    const RunOutcome outcome = run_scenario(sc, settings);
+    RunOutcome outcome = run_scenario(sc, settings);
     if (print_table) print_comparison(std::cout, outcome.result);
     k.exit_code = outcome.interrupted ? kExitInterrupted : outcome.any_failed ? kExitRunFailed : kExitOk;
+    const SavedResults saved = save_results(*outcome.destination, outcome.result);
+    if (!saved.error.empty())
+      throw RunError(saved.dir.empty() ? saved.error
+                                       : fmt::format("{}; the results are kept in {} instead", saved.error, saved.dir));
   } catch (const RunError& e) {
     k.exit_code = kExitRunFailed;
     k.status = "failed";

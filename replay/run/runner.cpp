@@ -234,6 +234,11 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     if (!find_mode(name))
       throw InputError(fmt::format("unknown mode '{}' (known: {})", name, fmt::join(mode_names(), ", ")));
 
+  if (settings.write_results)
+    outcome.destination = settings.results_dir.empty()
+                              ? ResultsDestination::new_run_under(settings.results_root, sc.name, result.started_utc)
+                              : ResultsDestination::exactly(settings.results_dir);
+
   const ReplayPlan plan = build_plan(sc, load_source(sc));
   result.plan = plan_summary(sc, plan);
   const HostProbe probe = probe_host();
@@ -288,12 +293,6 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   for (const ModeResult& m : result.modes) {
     if (m.status == "failed") outcome.any_failed = true;
     for (const ModeRepetition& r : m.repetitions) outcome.any_failed = outcome.any_failed || !r.integrity_ok;
-  }
-  if (settings.write_results && !settings.results_dir.empty()) {
-    write_results_into(settings.results_dir, result);
-    outcome.results_dir = settings.results_dir;
-  } else if (settings.write_results) {
-    outcome.results_dir = write_results(settings.results_root, result, sc.name);
   }
   return outcome;
 }

@@ -1,8 +1,10 @@
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "results/run_result.hpp"
+#include "results/writer.hpp"
 #include "scenario/scenario.hpp"
 
 namespace rcvq {
@@ -17,14 +19,18 @@ struct RunSettings {
 
 struct RunOutcome {
   RunResult result;
-  std::string results_dir;  // empty when nothing was written
+  // Where save_results puts `result`: checked before measuring; empty when
+  // write_results is off.
+  std::optional<ResultsDestination> destination;
   bool interrupted = false;
   bool any_failed = false;  // a mode failed or lost integrity
 };
 
 // The whole data flow for one scenario: source -> plan -> transport -> every mode's
 // receiver, repetitions interleaved across modes so drift hits them alike -> results.
-// Throws InputError for bad input; host failures mark the mode `failed`.
+// Throws InputError for bad input (an unusable results directory included, before
+// anything is measured); host failures mark the mode `failed`. Writes nothing: the
+// caller shows the result, then save_results(*outcome.destination, outcome.result).
 RunOutcome run_scenario(const Scenario& scenario, const RunSettings& settings);
 
 }  // namespace rcvq

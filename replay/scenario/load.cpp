@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 
 #include "capture/capture_stream.hpp"
@@ -350,8 +351,12 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
   sc.yaml = yaml_text;
   YamlFields root(file, doc, "");
   sc.name = root.text("name", std::filesystem::path(file).stem().string());
-  if (sc.name.empty() || sc.name.find_first_of("/\\ ") != std::string::npos || sc.name[0] == '.')
-    root.fail(root.take("name"), "name", "must be a non-empty name without '/', spaces or a leading '.'");
+  // It names the results directory: one path component (NAME_MAX bytes) of plain text.
+  if (sc.name.empty() || sc.name.find_first_of(std::string("/\\ \0", 4)) != std::string::npos || sc.name[0] == '.' ||
+      sc.name.size() > NAME_MAX)
+    root.fail(root.take("name"), "name",
+              fmt::format("must be a non-empty name of at most {} bytes without '/', spaces, NUL or a leading '.'",
+                          NAME_MAX));
   parse_source(root, sc);
   // The run's limits apply to the capture read that auto framing needs below.
   parse_run(root, sc);

@@ -297,3 +297,33 @@ TEST(GateCompare, RunSettingsInNamesDoNotChangeIdentity) {
 
 }  // namespace
 }  // namespace rcvq
+
+namespace rcvq {
+namespace {
+
+// One repetition per side: the timing metrics cannot be tested, so nothing is compared.
+TEST(GateCompare, AGateThatComparedNothingFailsUnlessEmptyIsAllowed) {
+  const json doc = document({rows("scenario/ci/baseline", {json::object()})});
+  const GateReport r = compare(doc, doc);
+  EXPECT_EQ(r.compared(), 0u);
+  EXPECT_FALSE(r.failed());
+  EXPECT_FALSE(r.passes(false));
+  EXPECT_TRUE(r.passes(true));
+
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("rcvq-gate-empty-" + std::to_string(getpid()) + ".json")).string();
+  std::ofstream(path) << doc.dump();
+  std::ostringstream out;
+  EXPECT_EQ(run_gate({path, path, "", false}, out), 1);
+  EXPECT_NE(out.str().find("gate: FAIL — 0 compared"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("nothing was compared, which fails the gate (--allow-empty accepts that)"),
+            std::string::npos)
+      << out.str();
+  std::ostringstream allowed;
+  EXPECT_EQ(run_gate({path, path, "", true}, allowed), 0);
+  EXPECT_NE(allowed.str().find("gate: pass — 0 compared"), std::string::npos) << allowed.str();
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace rcvq
