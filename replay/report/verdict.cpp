@@ -94,7 +94,7 @@ std::string mode_sentence(const LoadedRun& run, const std::string& mode) {
     if (!latency.empty()) s += fmt::format("; latency {}", fmt::join(latency, ", "));
   }
   if (unjudged)
-    s += fmt::format(" (fewer than 2 repetitions on a side: changes of {:.0f}% or more are named without a noise test)",
+    s += fmt::format(" (changes without 2+ repetitions a side to test against the noise are named from {:.0f}%)",
                      kUnjudgedChange * 100);
   return s;
 }

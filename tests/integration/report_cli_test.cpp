@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "unit/report_xml.hpp"
 
 namespace rcvq {
@@ -70,6 +72,70 @@ TEST(ReportCli, CompareOfARunWithItselfIsWithinNoise) {
   EXPECT_NE(o.output.find("within noise"), std::string::npos) << o.output;
   EXPECT_EQ(o.output.find("OUTSIDE"), std::string::npos) << o.output;
   EXPECT_NE(o.output.find("1.000"), std::string::npos);
+}
+
+// A copy of the stored run with one mode's metric scaled in its pooled value, spread
+// and every repetition, the way a real change would show.
+fs::path scaled_copy(const std::string& name, const std::string& mode, const std::string& key, double factor) {
+  const fs::path dir = scratch_dir(name);
+  for (const auto& entry : fs::directory_iterator(kSmallRun)) fs::copy(entry.path(), dir / entry.path().filename());
+  nlohmann::json run = nlohmann::json::parse(std::ifstream(dir / "run.json"));
+  nlohmann::json& m = run["modes"][mode];
+  m["metrics"][key] = m["metrics"][key].get<double>() * factor;
+  for (const char* k : {"min", "median", "max"})
+    m["metrics"]["spread"][key][k] = m["metrics"]["spread"][key][k].get<double>() * factor;
+  for (nlohmann::json& rep : m["repetitions"]) rep[key] = rep[key].get<double>() * factor;
+  std::ofstream(dir / "run.json") << run.dump(2);
+  return dir;
+}
+
+// stdout only: the JSON document, without stderr mixed in.
+Outcome run_stdout(const std::string& args) {
+  int status = 0;
+  const std::string out = run_capture(std::string(RCVQ_BINARY) + " " + args + " 2>/dev/null", &status);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(ReportCli, CompareExitsOneWhenBIsWorseBeyondTheNoiseLikeTheGate) {
+  const fs::path worse = scaled_copy("worse", "baseline", "syscalls_per_frame", 1.5);
+  Outcome o = run("compare " + kSmallRun + " " + worse.string());
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  EXPECT_NE(o.output.find("compare: B is WORSE than A in 1: baseline syscalls/frame"), std::string::npos) << o.output;
+  // The same change the other way round is an improvement: exit 0.
+  o = run("compare " + worse.string() + " " + kSmallRun);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("OUTSIDE noise (better)"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("compare: B is not worse than A beyond the noise"), std::string::npos) << o.output;
+  fs::remove_all(worse);
+}
+
+TEST(ReportCli, CompareJsonCarriesEveryJudgementAndTheExitCode) {
+  const fs::path worse = scaled_copy("json", "lowat-user", "wakeups_per_frame", 2);
+  Outcome o = run_stdout("compare --json " + kSmallRun + " " + worse.string());
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  const nlohmann::json doc = nlohmann::json::parse(o.output);  // nothing but the document on stdout
+  EXPECT_EQ(doc["format"], "rcvqbench-compare/1");
+  EXPECT_EQ(doc["verdict"], "worse");
+  EXPECT_EQ(doc["exit_code"], 1);
+  EXPECT_EQ(doc["noise_rule"]["mann_whitney_min_repetitions"], 5);
+  size_t worse_rows = 0;
+  for (const nlohmann::json& c : doc["changes"]) {
+    if (c["verdict"] != "worse") continue;
+    ++worse_rows;
+    EXPECT_EQ(c["mode"], "lowat-user");
+    EXPECT_EQ(c["metric"], "wakeups_per_frame");
+    EXPECT_EQ(c["test"], "ranges");  // 3 repetitions a side: too few for the U test
+    EXPECT_DOUBLE_EQ(c["ratio"].get<double>(), 2.0);
+  }
+  EXPECT_EQ(worse_rows, 1u);
+
+  o = run_stdout("compare --json " + kSmallRun + " " + kSmallRun);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  const nlohmann::json same = nlohmann::json::parse(o.output);
+  EXPECT_EQ(same["verdict"], "not_worse");
+  for (const nlohmann::json& c : same["changes"])
+    if (c["a"].is_number() && c["b"].is_number()) EXPECT_EQ(c["verdict"], "within_noise") << c.dump();
+  fs::remove_all(worse);
 }
 
 // Non-white pixels of an 8-bit RGB(A) PNG, decoded with Python's zlib (no image library).

@@ -364,5 +364,32 @@ TEST(KernelMatrix, ReportPutsKernelsSideBySideAndLinksTheirOwnReports) {
   fs::remove_all(dir);
 }
 
+TEST(KernelMatrix, CompareJsonAndExitCodeJudgeEveryKernelAgainstTheFirst) {
+  const fs::path dir = matrix_dir("compare_json");
+  json doc = kernel_matrix_comparison_json(load_kernel_matrix(dir.string()));
+  EXPECT_EQ(doc["format"], "rcvqbench-compare/1");
+  EXPECT_EQ(doc["reference"], "host");
+  ASSERT_EQ(doc["kernels"].size(), 2u);
+  EXPECT_EQ(doc["kernels"][0]["b"], "6.1.0-test");
+  EXPECT_EQ(doc["kernels"][0]["comparison"]["exit_code"], 0);
+  EXPECT_TRUE(doc["kernels"][1]["comparison"].is_null());
+  EXPECT_TRUE(doc["kernels"][1]["reason"].get<std::string>().starts_with("no run.json (failed: ")) << doc["kernels"][1];
+  EXPECT_EQ(doc["exit_code"], 0);
+  std::ostringstream out;
+  EXPECT_EQ(print_kernel_matrix_comparison(out, load_kernel_matrix(dir.string())), 0);
+
+  // Twice the wakeups under the second kernel: a count, judged across clocks, and worse.
+  json run = json::parse(std::ifstream(dir / "6.1.0-test" / "run.json"));
+  json& baseline = run["modes"]["baseline"];
+  baseline["metrics"]["wakeups_per_frame"] = baseline["metrics"]["wakeups_per_frame"].get<double>() * 2;
+  for (json& rep : baseline["repetitions"]) rep["wakeups_per_frame"] = rep["wakeups_per_frame"].get<double>() * 2;
+  std::ofstream(dir / "6.1.0-test" / "run.json") << run.dump(2);
+  doc = kernel_matrix_comparison_json(load_kernel_matrix(dir.string()));
+  EXPECT_EQ(doc["verdict"], "worse");
+  EXPECT_EQ(doc["exit_code"], kCompareExitWorse);
+  EXPECT_EQ(print_kernel_matrix_comparison(out, load_kernel_matrix(dir.string())), kCompareExitWorse);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace rcvq

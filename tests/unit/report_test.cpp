@@ -306,6 +306,8 @@ TEST(ReportVerdict, SaysWhatEachModeSavesAndItsLatencyCost) {
   // Receive path 150 -> 85 µs: only the pooled values and spreads are set, the
   // repetitions carry no such metric, so it is named without a noise test.
   EXPECT_NE(line.find("43% of receive-path CPU (150.0 → 85.0 µs/frame)"), std::string::npos) << line;
+  EXPECT_TRUE(line.ends_with("(changes without 2+ repetitions a side to test against the noise are named from 1%)"))
+      << line;
   const double p50 = base["latency_ns"]["p50"].get<double>() / 1e3, lowat_p50 = lowat["latency_ns"]["p50"].get<double>() / 1e3;
   EXPECT_NE(line.find(fmt::format("latency p50 {:+.1f} µs", lowat_p50 - p50)), std::string::npos) << line;
   EXPECT_NE(line.find(", p99 "), std::string::npos) << line;
