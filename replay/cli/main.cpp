@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "capture/inspect.hpp"
+#include "common/build_info.hpp"
 #include "common/errors.hpp"
 #include "common/privileges.hpp"
 #include "common/stop.hpp"
@@ -16,6 +17,7 @@
 #include "probes/host_probe.hpp"
 #include "report/compare.hpp"
 #include "report/report.hpp"
+#include "report/run_table.hpp"
 #include "results/writer.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
@@ -32,7 +34,7 @@ int run_command(const std::string& scenario_path, const RunSettings& settings, b
   if (json_out)
     std::cout << to_json(outcome.result).dump(2) << "\n";
   else
-    print_comparison(std::cout, outcome.result);
+    print_run_table(std::cout, outcome.result);
   std::cout.flush();
   const int measured_code = outcome.interrupted ? 130 : outcome.any_failed ? kExitRunFailed : kExitOk;
   if (!outcome.destination) return measured_code;
@@ -79,9 +81,11 @@ int main(int argc, char** argv) {
   CLI::App app{"rcvqbench: replay RPC byte streams through real TCP sockets and measure what each "
                "receiver mode pays per frame"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", version_text());
 
   std::string scenario_path;
   RunSettings settings;
+  settings.command_line.assign(argv, argv + argc);
   bool json_out = false;
   std::string modes_csv;
 
@@ -104,6 +108,8 @@ int main(int argc, char** argv) {
   run->add_option("--results-dir", settings.results_dir,
                   "Write run.json and the .hgrm files into exactly this directory")
       ->excludes(kernel_option);
+
+  CLI::App* version = app.add_subcommand("version", "Print the version, git commit and build type");
 
   CLI::App* validate = app.add_subcommand("validate", "Check a scenario without running it");
   validate->add_option("scenario", scenario_path, "Scenario YAML file")->required();
@@ -169,6 +175,10 @@ int main(int argc, char** argv) {
       if (matrix_settings.kernels.empty()) return run_command(scenario_path, settings, json_out);
       matrix_settings.json_out = json_out;
       return run_kernel_matrix(scenario_path, settings, matrix_settings);
+    }
+    if (*version) {
+      fmt::print("{}\n", version_text());
+      return kExitOk;
     }
     if (*validate) {
       const Scenario sc = load_scenario(scenario_path);

@@ -147,10 +147,12 @@ BenchmarkFile parse_run_json(const json& doc, const std::string& path) {
   if (!doc["modes"].is_object()) throw InputError(fmt::format("{}: \"modes\" is not an object", path));
   check_run_contract(doc, path);
   for (const auto& [mode, m] : doc["modes"].items()) {
+    const std::string status = m.value("status", std::string("ok"));
+    // An interrupted run never reached this mode: it has no result, as if absent.
+    if (status == "not run") continue;
     const std::string name = fmt::format("scenario/{}/{}", scenario, mode);
     file.order.push_back(name);
     BenchmarkSamples& b = file.benchmarks[name];
-    const std::string status = m.value("status", std::string("ok"));
     if (status != "ok") {
       b.status = status == "unsupported" ? BenchmarkSamples::Status::Unsupported : BenchmarkSamples::Status::Failed;
       b.reason = m.value("reason", std::string());

@@ -61,7 +61,7 @@ const MetricPolicy& GatePolicy::of(const std::string& metric) const {
 
 GatePolicy default_gate_policy() {
   GatePolicy g;
-  for (const char* m : {"wakeups_per_frame", "early_wakeups_per_frame", "syscalls_per_frame",
+  for (const char* m : {"wakeups_per_frame", "events_per_frame", "early_wakeups_per_frame", "syscalls_per_frame",
                         "recv_calls_per_frame", "setsockopt_per_frame", "epoll_waits_per_frame",
                         "kernel_data_ready_per_frame", "kernel_wakeup_edges_per_frame",
                         "segments_per_frame_planned", "segments_per_frame_achieved"})

@@ -17,6 +17,7 @@
 #include "kernels/vm_runner.hpp"
 #include "plan/plan.hpp"
 #include "receiver/mode.hpp"
+#include "report/run_table.hpp"
 #include "results/writer.hpp"
 #include "scenario/load.hpp"
 #include "source/source_stream.hpp"
@@ -87,7 +88,7 @@ void run_on_host(const Scenario& sc, RunSettings settings, const fs::path& run_d
   settings.results_dir = (run_dir / k.label).string();
   try {
     RunOutcome outcome = run_scenario(sc, settings);
-    if (print_table) print_comparison(std::cout, outcome.result);
+    if (print_table) print_run_table(std::cout, outcome.result);
     k.exit_code = outcome.interrupted ? kExitInterrupted : outcome.any_failed ? kExitRunFailed : kExitOk;
     const SavedResults saved = save_results(*outcome.destination, outcome.result);
     if (!saved.error.empty())

@@ -29,6 +29,8 @@ KernelModeCell cell_of(const KernelRunEntry& kernel, const std::optional<LoadedR
   const json& metrics = run->metrics(mode);
   if (status == "unsupported") {
     c.kind = KernelModeCell::Kind::kUnsupported;
+  } else if (status == "not run") {
+    c.kind = KernelModeCell::Kind::kInterrupted;
   } else if (status != "ok") {
     c.kind = KernelModeCell::Kind::kFailed;
     if (c.reason.empty()) c.reason = status;

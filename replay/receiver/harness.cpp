@@ -200,6 +200,24 @@ FrameTimeline ReceiverHarness::timeline(const ReplayPlan& plan, int64_t t0_ns,
   return t;
 }
 
+namespace {
+
+// How far behind its plan the sender handed over each segment of the measured frames
+// (the time is taken before the first connection's send, see Replayer::replay), and
+// the planned period those frames were to arrive at.
+void record_send_lateness(const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
+                          ModeRepetition& rep) {
+  if (plan.warmup_frames >= plan.frames.size()) return;
+  const PlannedFrame& first = plan.frames[plan.warmup_frames];
+  const PlannedFrame& last = plan.frames.back();
+  const size_t measured_frames = plan.frames.size() - plan.warmup_frames;
+  if (measured_frames > 1) rep.frame_period_ns = (last.due_ns - first.due_ns) / int64_t(measured_frames - 1);
+  for (size_t s = first.first_segment; s < plan.segments.size() && s < sent_ns.size(); ++s)
+    if (sent_ns[s] != 0) rep.send_lateness.record(sent_ns[s] - (t0_ns + plan.segments[s].send_at_ns));
+}
+
+}  // namespace
+
 ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_ns,
                                              const std::vector<int64_t>& sent_ns) const {
   ModeRepetition rep;
@@ -223,6 +241,7 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
     else if (c.hash() != expected.value())
       problems.push_back(fmt::format("connection {}: received bytes differ from the sent stream", c.index()));
   }
+  record_send_lateness(plan, t0_ns, sent_ns, rep);
   rep.integrity_ok = problems.empty() && !connections_.empty();
   rep.integrity_detail = problems.empty() ? "stream hash matches on every connection"
                                           : fmt::format("{}", fmt::join(problems, "; "));

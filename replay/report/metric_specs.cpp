@@ -9,6 +9,7 @@ using json = nlohmann::json;
 const std::vector<MetricSpec>& report_metrics() {
   static const std::vector<MetricSpec> specs = {
       {"wakeups/frame", "", "/wakeups_per_frame", "wakeups_per_frame"},
+      {"socket events/frame", "", "/events_per_frame", "events_per_frame"},
       {"early wakeups/frame", "", "/early_wakeups_per_frame", "early_wakeups_per_frame"},
       {"syscalls/frame", "", "/syscalls_per_frame", "syscalls_per_frame"},
       {"recv calls/frame", "", "/recv_calls_per_frame", "recv_calls_per_frame"},

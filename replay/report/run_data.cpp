@@ -89,10 +89,13 @@ void check_run_contract(const json& run, const std::string& file) {
 
 std::vector<std::string> LoadedRun::mode_names() const {
   std::vector<std::string> names;
-  // run.json keeps modes as an object; its "receiver.modes" echo gives the run's order.
+  // run.json keeps modes as an object; provenance.modes gives the order they ran in
+  // (--modes included), the scenario's "receiver.modes" echo that of older runs.
   for (const auto& [name, _] : run["modes"].items()) names.push_back(name);
-  const json* order = &run["scenario"];
-  for (const char* key : {"config", "receiver", "modes"}) {
+  const json* order = &run;
+  const std::vector<const char*> path =
+      run.contains("provenance") ? std::vector{"provenance", "modes"} : std::vector{"scenario", "config", "receiver", "modes"};
+  for (const char* key : path) {
     if (!order->is_object() || !order->contains(key)) return names;
     order = &(*order)[key];
   }

@@ -39,7 +39,8 @@ struct Totals {
            cpu = Measured::of(0), cpu_rusage = Measured::of(0), net_softirq = Measured::of(0),
            ctx = Measured::of(0);
   double segments_planned = 0;
-  Histogram latency, latency_from_send;
+  Histogram latency, latency_from_send, send_lateness;
+  int64_t frame_period_ns = 0;
   int64_t wall_ns = 0;
   bool integrity_ok = true, predicted = false;
   std::vector<std::string> integrity_details;
@@ -67,10 +68,20 @@ struct Totals {
     segments_planned = r.segments_planned;
     latency.merge(r.latency);
     latency_from_send.merge(r.latency_from_send);
+    send_lateness.merge(r.send_lateness);
+    frame_period_ns = r.frame_period_ns;
     wall_ns += r.wall_ns;
     integrity_ok = integrity_ok && r.integrity_ok;
     integrity_details.push_back(r.integrity_detail);
     predicted = predicted || r.predicted;
+  }
+
+  // Unknown (null) without a recorded send; a plan whose frames are all due at once has
+  // no period to fall behind.
+  json schedule_kept() const {
+    if (send_lateness.count() == 0) return nullptr;
+    return double(send_lateness.value_at_percentile(99)) <= kScheduleLatenessFraction * double(frame_period_ns) ||
+           frame_period_ns == 0;
   }
 
   json to_json() const {
@@ -84,6 +95,7 @@ struct Totals {
         {"frames", frames},
         {"bytes", bytes},
         {"wakeups_per_frame", per_frame(double(counters.wakeups), frames)},
+        {"events_per_frame", per_frame(double(counters.events), frames)},
         {"early_wakeups_per_frame", per_frame(double(counters.early_wakeups), frames)},
         {"recv_calls_per_frame", per_frame(double(counters.recv_calls), frames)},
         {"setsockopt_per_frame", per_frame(double(counters.setsockopt_calls), frames)},
@@ -92,6 +104,9 @@ struct Totals {
         {"segments_per_frame_planned", segments_planned},
         {"latency_ns", latency_json(latency)},
         {"latency_from_send_ns", latency_json(latency_from_send)},
+        {"send_lateness_ns", latency_json(send_lateness)},
+        {"frame_period_ns", frame_period_ns},
+        {"schedule_kept", schedule_kept()},
         {"integrity", integrity_ok ? "ok" : "mismatch"},
         {"predicted", predicted},
         {"wall_s", double(wall_ns) / 1e9},
@@ -105,6 +120,7 @@ struct Totals {
           {"setsockopt_calls", counters.setsockopt_calls},
           {"other_syscalls", counters.other_syscalls}}},
     };
+    if (send_lateness.count() == 0) reasons["send_lateness_ns"] = "the sender recorded no measured send";
     j["kernel_data_ready_per_frame"] = measured("kernel_data_ready_per_frame", data_ready);
     j["kernel_wakeup_edges_per_frame"] = measured("kernel_wakeup_edges_per_frame", wakeup_edges);
     j["coalesced_notifications_per_frame"] =
@@ -173,7 +189,7 @@ json aggregate_metrics(const ModeResult& mode) {
   json spreads = json::object();
   std::vector<json> reps;
   for (const ModeRepetition& r : mode.repetitions) reps.push_back(repetition_json(r));
-  for (const char* key : {"wakeups_per_frame", "early_wakeups_per_frame", "recv_calls_per_frame",
+  for (const char* key : {"wakeups_per_frame", "events_per_frame", "early_wakeups_per_frame", "recv_calls_per_frame",
                           "setsockopt_per_frame", "syscalls_per_frame", "kernel_data_ready_per_frame",
                           "kernel_wakeup_edges_per_frame", "coalesced_notifications_per_frame",
                           "segments_per_frame_achieved", "cpu_us_per_frame", "cpu_rusage_us_per_frame",
@@ -214,6 +230,7 @@ json to_json(const RunResult& run) {
             {"plan", run.plan},
             {"transport", run.transport},
             {"pinning", run.pinning},
+            {"provenance", run.provenance},
             {"warnings", run.warnings},
             {"modes", modes}};
   j["timing_comparable"] = run.timing.comparable;

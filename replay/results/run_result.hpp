@@ -57,6 +57,8 @@ struct ModeRepetition {
   Measured ctx_switches;         // receiver thread voluntary + involuntary
   Histogram latency{};         // ns, from the scheduled send of the frame's last byte
   Histogram latency_from_send{};  // ns, from when that byte was actually handed to send()
+  Histogram send_lateness{};  // ns each measured segment was handed over after its planned time
+  int64_t frame_period_ns = 0;  // planned mean time between consecutive measured frames
   int64_t wall_ns = 0;
   bool integrity_ok = false;
   std::string integrity_detail;
@@ -67,7 +69,7 @@ struct ModeRepetition {
 
 struct ModeResult {
   std::string mode;
-  std::string status = "ok";  // ok | unsupported | failed
+  std::string status = "ok";  // ok | unsupported | failed | not run (interrupted before its first repetition)
   std::string reason;
   std::vector<ModeRepetition> repetitions;
 };
@@ -84,7 +86,13 @@ struct RunResult {
   bool complete = false;     // set only when every mode ran to its end
   std::vector<std::string> warnings;
   TimingComparability timing;  // of this run's times with the host's
+  nlohmann::json provenance = nlohmann::json::object();  // what produced the run: tool, command, times, inputs
 };
+
+// The sender kept its schedule when its p99 lateness stayed within this fraction of
+// the planned frame period. Beyond it the planned load was not offered, and latencies,
+// taken from the planned send, carry the sender's lag.
+inline constexpr double kScheduleLatenessFraction = 0.25;
 
 // The run.json document (design.md's contract, extended, never renamed). Run level and
 // every mode's metrics carry `timing_comparable` and, when false, `timing_reason` and

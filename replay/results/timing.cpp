@@ -15,6 +15,7 @@ const std::vector<std::string>& timing_metric_keys() {
                                              "receive_path_cpu_us_per_frame",
                                              "latency_ns",
                                              "latency_from_send_ns",
+                                             "send_lateness_ns",
                                              "frames_per_s",
                                              "wall_s"};
   return keys;

@@ -69,10 +69,6 @@ SavedResults save_results(ResultsDestination& destination, const RunResult& run)
 std::string create_run_directory(const std::string& root, const std::string& scenario_name,
                                  const std::string& started_utc);
 
-// Side-by-side table: per mode wakeups, syscalls, CPU, latency, each also as a ratio
-// to baseline; predicted numbers are marked.
-void print_comparison(std::ostream& out, const RunResult& run);
-
 std::string utc_timestamp();  // 2026-11-21T21-04-05Z (no ':' so it is a portable dir name)
 
 }  // namespace rcvq

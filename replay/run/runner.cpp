@@ -8,12 +8,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <map>
 #include <thread>
 
+#include "common/build_info.hpp"
 #include "common/clock.hpp"
 #include "common/errors.hpp"
+#include "common/sha256.hpp"
 #include "common/stop.hpp"
 #include "plan/plan.hpp"
 #include "probes/data_ready.hpp"
@@ -35,6 +41,20 @@ using json = nlohmann::json;
 // threads reach their loops before the clock starts.
 constexpr int64_t kStartDelayNs = 20'000'000;
 
+// A plain scalar keeps the type YAML 1.2's core schema gives it (3 and 0.5 are numbers,
+// true is a bool, ~ is null); a quoted or explicitly tagged one stays the string it is.
+json yaml_scalar_to_json(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  if (node.Tag() != "?") return text;
+  if (text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (int64_t i = 0; YAML::convert<int64_t>::decode(node, i)) return i;
+  if (uint64_t u = 0; YAML::convert<uint64_t>::decode(node, u)) return u;
+  if (double d = 0; YAML::convert<double>::decode(node, d) && std::isfinite(d)) return d;
+  return text;
+}
+
 json yaml_to_json(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Map: {
@@ -47,7 +67,7 @@ json yaml_to_json(const YAML::Node& node) {
       for (const auto& item : node) j.push_back(yaml_to_json(item));
       return j;
     }
-    case YAML::NodeType::Scalar: return node.Scalar();
+    case YAML::NodeType::Scalar: return yaml_scalar_to_json(node);
     default: return nullptr;
   }
 }
@@ -124,6 +144,64 @@ json pinning_json(const Scenario& sc) {
   return {{"receiver_cpu", cpu(sc.receiver.cpu)}, {"sender_cpu", cpu(sc.sender.cpu)}};
 }
 
+// 2026-11-21T21:04:05.123Z
+std::string rfc3339_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms);
+}
+
+// 1, 5 and 15 minute load averages: a busy host merges wakeups and inflates times.
+json load_average() {
+  double load[3];
+  if (getloadavg(load, 3) != 3) return nullptr;
+  return {{"1m", load[0]}, {"5m", load[1]}, {"15m", load[2]}};
+}
+
+// What produced the run, filled in before anything runs (ended_at and the load
+// average after are added at the end).
+json provenance_json(const Scenario& sc, const RunSettings& settings, const std::vector<std::string>& modes) {
+  const BuildInfo& build = build_info();
+  json capture = nullptr;
+  if (sc.source.kind == Source::Kind::Capture)
+    capture = {{"path", std::filesystem::absolute(sc.source.capture.path).lexically_normal().string()},
+               {"sha256", sha256_of_file(sc.source.capture.path)}};
+  return {{"tool", "rcvqbench"},
+          {"version", build.version},
+          {"commit", build.commit},
+          {"build_type", build.build_type},
+          {"command_line", settings.command_line.empty() ? json(nullptr) : json(settings.command_line)},
+          {"modes", modes},
+          {"modes_overridden", !settings.modes.empty()},
+          {"started_at", rfc3339_now()},
+          {"load_average", {{"before", load_average()}}},
+          {"capture", capture}};
+}
+
+// The sender's p99 lateness beyond a quarter of the frame period means the planned
+// load was never offered.
+void warn_on_schedule_not_kept(RunResult& result) {
+  for (const ModeResult& m : result.modes) {
+    if (m.repetitions.empty()) continue;
+    const json metrics = aggregate_metrics(m);
+    if (metrics["schedule_kept"] != false) continue;
+    const json& lateness = metrics["send_lateness_ns"];
+    // A percentile is its bucket's highest equivalent value, which can pass the exact max.
+    const double max_us = lateness["max"].get<double>() / 1e3;
+    const double p99_us = std::min(lateness["p99"].get<double>() / 1e3, max_us);
+    const std::string warning = fmt::format(
+        "{}: the sender ran {:.1f} us behind its schedule at p99 (max {:.1f} us), more than {} of the {:.1f} us "
+        "frame period: the planned load was not offered and its latencies (marked !) include the sender's lag",
+        m.mode, p99_us, max_us, kScheduleLatenessFraction, metrics["frame_period_ns"].get<double>() / 1e3);
+    result.warnings.push_back(warning);
+  }
+}
+
 ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network, const ModeDefinition& def,
                         DataReadyProbe& data_ready, NetSoftirqProbe& softirq, ProgressReporter& progress) {
   StopSignal& stop = StopSignal::instance();
@@ -197,6 +275,16 @@ void warn_on_segment_drift(const Scenario& sc, RunResult& result) {
   }
 }
 
+// After a stop request a mode that never completed a repetition has nothing measured:
+// it must not read as "ok".
+void mark_modes_not_run(RunResult& result) {
+  for (ModeResult& m : result.modes)
+    if (m.status == "ok" && m.repetitions.empty()) {
+      m.status = "not run";
+      m.reason = "interrupted before its first repetition completed";
+    }
+}
+
 // Steal is time the hypervisor ran something else on a CPU this VM thought busy:
 // task-clock CPU figures and latencies then carry time nothing here spent.
 void warn_on_steal(RunResult& result) {
@@ -233,6 +321,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   for (const std::string& name : modes)
     if (!find_mode(name))
       throw InputError(fmt::format("unknown mode '{}' (known: {})", name, fmt::join(mode_names(), ", ")));
+  result.provenance = provenance_json(sc, settings, modes);
 
   if (settings.write_results)
     outcome.destination = settings.results_dir.empty()
@@ -287,9 +376,15 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
 
   outcome.interrupted = stop.requested();
   result.complete = !outcome.interrupted;
+  if (outcome.interrupted) mark_modes_not_run(result);
+  result.provenance["ended_at"] = rfc3339_now();
+  result.provenance["load_average"]["after"] = load_average();
   if (outcome.interrupted) result.warnings.push_back("interrupted: repetitions are missing");
   warn_on_segment_drift(sc, result);
   warn_on_steal(result);
+  warn_on_schedule_not_kept(result);
+  // On stderr, where a --json run shows them too; run.json keeps them.
+  for (const std::string& w : result.warnings) fmt::print(stderr, "warning: {}\n", w);
   for (const ModeResult& m : result.modes) {
     if (m.status == "failed") outcome.any_failed = true;
     for (const ModeRepetition& r : m.repetitions) outcome.any_failed = outcome.any_failed || !r.integrity_ok;

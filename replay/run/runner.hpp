@@ -15,6 +15,7 @@ struct RunSettings {
   std::string results_dir;  // write exactly here instead of a new <results_root>/<scenario>/<timestamp>
   bool write_results = true;
   bool quiet = false;  // no progress lines on stderr
+  std::vector<std::string> command_line;  // argv, recorded in run.json; empty for a library caller
 };
 
 struct RunOutcome {

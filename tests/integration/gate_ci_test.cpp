@@ -66,7 +66,7 @@ void check_bench_output(const json& doc) {
     EXPECT_GE(row["wakeups_per_frame"].get<double>(), 0.5) << name;
     EXPECT_GT(row["segments_per_frame_planned"].get<double>(), 0.0) << name;
     EXPECT_GT(row["frames"].get<double>(), 0.0) << name;
-    for (const char* key : {"syscalls_per_frame", "p50_us", "p99_us", "frames_per_s"})
+    for (const char* key : {"syscalls_per_frame", "events_per_frame", "p50_us", "p99_us", "frames_per_s"})
       EXPECT_TRUE(row.contains(key)) << name << " lacks " << key;
     // Unmeasured metrics are named in the label, never reported as a number.
     for (const char* key : {"cpu_us_per_frame", "receive_path_cpu_us_per_frame", "kernel_data_ready_per_frame",

@@ -77,6 +77,11 @@ TEST(Interrupt, SigintMidRunLeavesNothingBehindAndNoCompleteRunJson) {
     if (entry.path().filename() != "run.json") continue;
     const auto doc = nlohmann::json::parse(std::ifstream(entry.path()));
     EXPECT_FALSE(doc["complete"].get<bool>()) << entry.path();
+    // 1.5 s into an 18 s first repetition: no mode completed one, none may read "ok".
+    for (const auto& [mode, m] : doc["modes"].items()) {
+      EXPECT_EQ(m["status"], "not run") << mode;
+      EXPECT_TRUE(m["metrics"].is_null()) << mode;
+    }
   }
 
   const std::string short_scenario = write_scenario(dir, 30);

@@ -16,6 +16,7 @@
 #include "kernels/side_by_side.hpp"
 #include "report/compare.hpp"
 #include "report/kernel_report.hpp"
+#include "report/run_table.hpp"
 #include "results/run_result.hpp"
 #include "results/writer.hpp"
 #include "unit/scratch_dir.hpp"
@@ -268,7 +269,7 @@ TEST(KernelMatrix, RunJsonUnderTcgMarksItsTimesNotComparable) {
   EXPECT_DOUBLE_EQ(metrics["cpu_us_per_frame"].get<double>(), 50.0);
 
   std::ostringstream table;
-  print_comparison(table, run);
+  print_run_table(table, run);
   EXPECT_NE(table.str().find("50.00~"), std::string::npos) << table.str();
   EXPECT_NE(table.str().find("~ times not comparable with the host: "), std::string::npos) << table.str();
 
@@ -279,7 +280,7 @@ TEST(KernelMatrix, RunJsonUnderTcgMarksItsTimesNotComparable) {
     EXPECT_EQ(to_json(run)["timing_comparable"], true);
     EXPECT_FALSE(to_json(run)["modes"]["baseline"]["metrics"].contains("timing_metrics"));
     std::ostringstream plain;
-    print_comparison(plain, run);
+    print_run_table(plain, run);
     EXPECT_EQ(plain.str().find('~'), std::string::npos) << plain.str();
   }
 }

@@ -23,6 +23,7 @@ namespace {
 // left out and named in the label instead (never a 0 that would read as a result).
 const std::vector<std::string>& scenario_counters() {
   static const std::vector<std::string> names{"wakeups_per_frame",
+                                              "events_per_frame",
                                               "early_wakeups_per_frame",
                                               "syscalls_per_frame",
                                               "recv_calls_per_frame",
