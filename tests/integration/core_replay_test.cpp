@@ -13,6 +13,9 @@ namespace {
 
 using json = nlohmann::json;
 
+// Sender and receiver share one CPU at one SCHED_FIFO priority: neither preempts the
+// other and host load preempts neither, so the receiver runs exactly when the sender
+// sleeps and the wakeup counts follow the plan by scheduler guarantee.
 Scenario quickstart_pattern(const std::string& transport) {
   return parse_scenario(R"(
 name: core-test
@@ -20,7 +23,8 @@ source: {synthetic: {frames: 80, payload: 4000}}
 framing: desc8
 segmentation: {cut: {chunks: 9}, chunk_gap_us: 1000, frame_gap_us: 1000}
 transport: )" + transport + R"(
-receiver: {modes: [baseline, lowat-user], realtime_priority: 10}
+sender: {cpu: 0}
+receiver: {modes: [baseline, lowat-user], realtime_priority: 10, cpu: 0}
 run: {repetitions: 1, warmup_frames: 5}
 )",
                         "core-test.yaml");
@@ -125,9 +129,11 @@ TEST(CoreReplay, EdgeTriggeredReceiverSeesTheSameFramesIntact) {
   EXPECT_EQ(metrics_of(out, "lowat-user")["integrity"], "ok");
 }
 
-// machine.md's physics: one 4008-byte write cut into 3 segments by a 1500-byte MTU
-// arrives back to back and costs ~2 wakeups at rcvlowat 1, while the same 3 segments
-// sent 1 ms apart cost 3. The run also warns that the MTU split the planned sends.
+// machine.md's physics made exact: one 4008-byte write cut into 3 segments by a
+// 1500-byte MTU is queued whole before the sender sleeps and lets the receiver (same
+// CPU, same priority) run, so it costs one wakeup at rcvlowat 1; the same 3 segments
+// sent 1 ms apart cost 3. (Across CPUs machine.md measured ~2: a race, not a bound.)
+// The run also warns that the MTU split the planned sends.
 TEST(CoreReplay, BackToBackSegmentsCoalesceIntoFewerWakeups) {
   const std::string veth = "{kind: veth, mtu: 1500, tso: false, gso: false, gro: false}";
   Scenario burst = quickstart_pattern(veth);
@@ -138,9 +144,14 @@ TEST(CoreReplay, BackToBackSegmentsCoalesceIntoFewerWakeups) {
   if (const ModeResult* m = result_of(burst_run, "baseline")) expect_notifications_bound_the_wakeups(*m, 1, false);
   const json burst_metrics = metrics_of(burst_run, "baseline");
   const json spaced_metrics = metrics_of(run_in_memory(spaced, {"baseline"}), "baseline");
+  std::printf("burst: %.2f wakeups, %.2f segments per frame; spaced: %.2f wakeups, %.2f segments per frame\n",
+              burst_metrics["wakeups_per_frame"].get<double>(),
+              burst_metrics["segments_per_frame_achieved"].get<double>(),
+              spaced_metrics["wakeups_per_frame"].get<double>(),
+              spaced_metrics["segments_per_frame_achieved"].get<double>());
   EXPECT_NEAR(burst_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
   EXPECT_NEAR(spaced_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
-  EXPECT_LE(burst_metrics["wakeups_per_frame"].get<double>(), 2.5);
+  EXPECT_LE(burst_metrics["wakeups_per_frame"].get<double>(), 1.05);
   EXPECT_GE(spaced_metrics["wakeups_per_frame"].get<double>(), 2.8);
   ASSERT_FALSE(burst_run.result.warnings.empty());
   EXPECT_NE(burst_run.result.warnings[0].find("segments/frame achieved"), std::string::npos);
