@@ -64,12 +64,15 @@ void draw_title(Svg& svg, const std::string& title, const std::string& subtitle)
   if (!subtitle.empty()) svg.text(kLeft, 42, subtitle, "start", 11, "fill:#555");
 }
 
-// Horizontal grid lines with their labels for a linear y axis from 0 to y.hi.
+// Horizontal grid lines with their labels for a linear y axis from 0 to y.hi, in a
+// group of their own.
 void draw_y_grid(Svg& svg, const Scale& y) {
+  svg.open_group("class=\"grid\"");
   for (double t : nice_ticks(0, y.hi, 6)) {
     svg.line(kLeft, y(t), kRight, y(t), "stroke:#ddd");
     svg.text(kLeft - 6, y(t) + 4, tick_label(t), "end", 11);
   }
+  svg.close_group();
 }
 
 void draw_frame(Svg& svg, double bottom) {
@@ -79,6 +82,56 @@ void draw_frame(Svg& svg, double bottom) {
 
 void y_axis_label(Svg& svg, double bottom, const std::string& label) {
   svg.text(20, (kTop + bottom) / 2, label, "middle", 12, "", -90);
+}
+
+// One metric drawn as a bar per mode.
+struct BarSeries {
+  const char* key;  // metrics key in run.json
+  const char* label;
+  const char* colour;
+};
+
+struct ModeBars {
+  std::vector<std::string> modes;  // those with metrics, in run order
+  double top = 0;                  // the largest value or repetition of the series
+  bool any_value = false;          // some mode has one of them
+};
+
+ModeBars modes_with_metrics(const LoadedRun& run, const std::vector<const char*>& keys) {
+  ModeBars bars;
+  for (const std::string& m : run.mode_names()) {
+    const json& metrics = run.metrics(m);
+    if (!metrics.is_object()) continue;
+    bars.modes.push_back(m);
+    for (const char* key : keys) {
+      const auto v = number_at(metrics, std::string("/") + key);
+      bars.any_value = bars.any_value || v.has_value();
+      bars.top = std::max({bars.top, v.value_or(0), number_at(metrics, fmt::format("/spread/{}/max", key)).value_or(0)});
+    }
+  }
+  return bars;
+}
+
+// The repetitions' min..max of `key` as a whisker at cx; returns its top (or `top_px`).
+double draw_spread_whisker(Svg& svg, const json& metrics, const char* key, const Scale& y, double cx, double top_px) {
+  const auto lo = number_at(metrics, fmt::format("/spread/{}/min", key));
+  const auto hi = number_at(metrics, fmt::format("/spread/{}/max", key));
+  if (!lo || !hi || *hi <= *lo) return top_px;
+  svg.line(cx, y(*lo), cx, y(*hi), "stroke:#222;stroke-width:1.2");
+  svg.line(cx - 5, y(*lo), cx + 5, y(*lo), "stroke:#222;stroke-width:1.2");
+  svg.line(cx - 5, y(*hi), cx + 5, y(*hi), "stroke:#222;stroke-width:1.2");
+  return std::min(top_px, y(*hi));
+}
+
+// The x axis of a per-mode bar plot: each mode under its group, predicted ones marked.
+void draw_mode_axis(Svg& svg, const LoadedRun& run, const std::vector<std::string>& modes, double bottom) {
+  const double group = (kRight - kLeft) / double(modes.size());
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const double cx = kLeft + group * (double(mi) + 0.5);
+    svg.text(cx, bottom + 18, modes[mi], "middle", 12);
+    if (run.predicted(modes[mi])) svg.text(cx, bottom + 33, "(predicted)", "middle", 11, "fill:#555");
+  }
+  svg.text((kLeft + kRight) / 2, bottom + 56, "receiver mode", "middle", 12);
 }
 
 // The percentile at 1/(1-p) = 10^decade: 0%, 90%, 99%, 99.9%, ...
@@ -222,24 +275,11 @@ Plot latency_by_percentile_plot(const LoadedRun& run) {
 
 Plot wakeups_syscalls_plot(const LoadedRun& run) {
   Plot plot{"wakeups_syscalls", "Wakeups and syscalls per frame", "", "", ""};
-  struct Series {
-    const char* key;
-    const char* label;
-    const char* colour;
-  };
-  const std::vector<Series> series = {{"wakeups_per_frame", "wakeups / frame", "#4c78a8"},
-                                      {"syscalls_per_frame", "syscalls / frame", "#f58518"}};
-  std::vector<std::string> modes;
-  double top_value = 0;
-  for (const std::string& m : run.mode_names()) {
-    const json& metrics = run.metrics(m);
-    if (!metrics.is_object()) continue;
-    modes.push_back(m);
-    for (const Series& s : series) {
-      top_value = std::max(top_value, number_at(metrics, std::string("/") + s.key).value_or(0));
-      top_value = std::max(top_value, number_at(metrics, fmt::format("/spread/{}/max", s.key)).value_or(0));
-    }
-  }
+  const std::vector<BarSeries> series = {{"wakeups_per_frame", "wakeups / frame", "#4c78a8"},
+                                         {"syscalls_per_frame", "syscalls / frame", "#f58518"}};
+  const ModeBars bars = modes_with_metrics(run, {series[0].key, series[1].key});
+  const std::vector<std::string>& modes = bars.modes;
+  const double top_value = bars.top;
   if (modes.empty()) {
     plot.missing = "no mode produced metrics in this run";
     return plot;
@@ -250,13 +290,11 @@ Plot wakeups_syscalls_plot(const LoadedRun& run) {
              "pooled over repetitions; whiskers span the repetitions' min to max");
   const double y_hi = nice_ceiling(top_value * 1.12);
   const Scale y{0, y_hi, bottom, kTop, false};
-  svg.open_group("class=\"grid\"");
   draw_y_grid(svg, y);
-  svg.close_group();
   const double group = (kRight - kLeft) / double(modes.size());
   const double bar = std::min(48.0, group * 0.8 / double(series.size()));
   for (size_t si = 0; si < series.size(); ++si) {
-    const Series& s = series[si];
+    const BarSeries& s = series[si];
     svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", s.key));
     for (size_t mi = 0; mi < modes.size(); ++mi) {
       const json& metrics = run.metrics(modes[mi]);
@@ -269,30 +307,16 @@ Plot wakeups_syscalls_plot(const LoadedRun& run) {
                                                                   ";stroke-dasharray:4,2"
                                                             : ""),
                fmt::format("{} {}: {:.2f}", modes[mi], s.label, *v));
-      double label_y = y(*v);
-      const auto lo = number_at(metrics, fmt::format("/spread/{}/min", s.key));
-      const auto hi = number_at(metrics, fmt::format("/spread/{}/max", s.key));
-      if (lo && hi && *hi > *lo) {
-        const double cx = x0 + (bar - 2) / 2;
-        svg.line(cx, y(*lo), cx, y(*hi), "stroke:#222;stroke-width:1.2");
-        svg.line(cx - 5, y(*lo), cx + 5, y(*lo), "stroke:#222;stroke-width:1.2");
-        svg.line(cx - 5, y(*hi), cx + 5, y(*hi), "stroke:#222;stroke-width:1.2");
-        label_y = std::min(label_y, y(*hi));
-      }
+      const double label_y = draw_spread_whisker(svg, metrics, s.key, y, x0 + (bar - 2) / 2, y(*v));
       svg.text(x0 + (bar - 2) / 2, label_y - 5, fmt::format("{:.2f}", *v), "middle", 10);
     }
     svg.close_group();
   }
   draw_frame(svg, bottom);
-  for (size_t mi = 0; mi < modes.size(); ++mi) {
-    const double cx = kLeft + group * (double(mi) + 0.5);
-    svg.text(cx, bottom + 18, modes[mi], "middle", 12);
-    if (run.predicted(modes[mi])) svg.text(cx, bottom + 33, "(predicted)", "middle", 11, "fill:#555");
-  }
-  svg.text((kLeft + kRight) / 2, bottom + 56, "receiver mode", "middle", 12);
+  draw_mode_axis(svg, run, modes, bottom);
   y_axis_label(svg, bottom, "count per frame");
   std::vector<LegendEntry> legend;
-  for (const Series& s : series) legend.push_back({s.label, s.colour, Mark::kBox});
+  for (const BarSeries& s : series) legend.push_back({s.label, s.colour, Mark::kBox});
   draw_legend(svg, legend);
   plot.svg = svg.finish();
   plot.caption = "Epoll wakeups and syscalls per measured frame, per mode (pale, dashed: predicted by the model); "
@@ -302,31 +326,16 @@ Plot wakeups_syscalls_plot(const LoadedRun& run) {
 
 Plot cpu_plot(const LoadedRun& run) {
   Plot plot{"cpu", "CPU per frame", "", "", ""};
-  struct Part {
-    const char* key;
-    const char* label;
-    const char* colour;
-  };
-  const Part thread{"cpu_us_per_frame", "receiver thread (task-clock)", "#4c78a8"};
-  const Part softirq{"net_softirq_outside_receiver_us_per_frame", "network softirq outside the receiver thread",
-                     "#e45756"};
+  const BarSeries thread{"cpu_us_per_frame", "receiver thread (task-clock)", "#4c78a8"};
+  const BarSeries softirq{"net_softirq_outside_receiver_us_per_frame", "network softirq outside the receiver thread",
+                          "#e45756"};
   constexpr const char* kPath = "receive_path_cpu_us_per_frame";
   const MetricSpec& thread_spec = *std::find_if(report_metrics().begin(), report_metrics().end(),
                                                 [&](const MetricSpec& s) { return s.spread == thread.key; });
-  std::vector<std::string> modes;
-  double top_value = 0;
-  bool any = false;
-  for (const std::string& m : run.mode_names()) {
-    const json& metrics = run.metrics(m);
-    if (!metrics.is_object()) continue;
-    modes.push_back(m);
-    for (const char* key : {thread.key, kPath}) {
-      const auto v = number_at(metrics, std::string("/") + key);
-      any = any || v.has_value();
-      top_value = std::max({top_value, v.value_or(0), number_at(metrics, fmt::format("/spread/{}/max", key)).value_or(0)});
-    }
-  }
-  if (!any) {
+  const ModeBars bars = modes_with_metrics(run, {thread.key, kPath});
+  const std::vector<std::string>& modes = bars.modes;
+  const double top_value = bars.top;
+  if (!bars.any_value) {
     plot.missing = "no mode has CPU figures in this run.json";
     return plot;
   }
@@ -337,9 +346,7 @@ Plot cpu_plot(const LoadedRun& run) {
              "receive path's repetitions min to max");
   const double y_hi = nice_ceiling(top_value * 1.15);
   const Scale y{0, y_hi, bottom, kTop, false};
-  svg.open_group("class=\"grid\"");
   draw_y_grid(svg, y);
-  svg.close_group();
   const double group = (kRight - kLeft) / double(modes.size());
   const double bar = std::min(64.0, group * 0.5);
   std::vector<std::string> unmeasured;
@@ -370,14 +377,7 @@ Plot cpu_plot(const LoadedRun& run) {
     }
     if (path) {
       svg.open_group(fmt::format("class=\"series\" data-series=\"{}\"", kPath));
-      const auto lo = number_at(metrics, fmt::format("/spread/{}/min", kPath));
-      const auto hi = number_at(metrics, fmt::format("/spread/{}/max", kPath));
-      if (lo && hi && *hi > *lo) {
-        svg.line(cx, y(*lo), cx, y(*hi), "stroke:#222;stroke-width:1.2");
-        svg.line(cx - 5, y(*lo), cx + 5, y(*lo), "stroke:#222;stroke-width:1.2");
-        svg.line(cx - 5, y(*hi), cx + 5, y(*hi), "stroke:#222;stroke-width:1.2");
-        top_px = std::min(top_px, y(*hi));
-      }
+      top_px = draw_spread_whisker(svg, metrics, kPath, y, cx, top_px);
       svg.text(cx, top_px - 5, fmt::format("{:.1f} µs path ({:.0f}% thread)", *path, *path > 0 ? 100 * *cpu / *path : 0),
                "middle", 10);
       svg.close_group();
@@ -386,12 +386,7 @@ Plot cpu_plot(const LoadedRun& run) {
     }
   }
   draw_frame(svg, bottom);
-  for (size_t mi = 0; mi < modes.size(); ++mi) {
-    const double cx = kLeft + group * (double(mi) + 0.5);
-    svg.text(cx, bottom + 18, modes[mi], "middle", 12);
-    if (run.predicted(modes[mi])) svg.text(cx, bottom + 33, "(predicted)", "middle", 11, "fill:#555");
-  }
-  svg.text((kLeft + kRight) / 2, bottom + 56, "receiver mode", "middle", 12);
+  draw_mode_axis(svg, run, modes, bottom);
   y_axis_label(svg, bottom, "CPU per frame (µs)");
   draw_legend(svg, {{thread.label, thread.colour, Mark::kBox},
                     {"network softirq elsewhere", softirq.colour, Mark::kBox, "NET_RX + NET_TX, any CPU"}});
@@ -455,8 +450,8 @@ Plot segments_per_frame_plot(const LoadedRun& run) {
   const Scale x{x_lo, x_hi, kLeft, kRight, false};
   const double y_hi = nice_ceiling(top * 1.1);
   const Scale y{0, y_hi, bottom, kTop, false};
-  svg.open_group("class=\"grid\"");
   draw_y_grid(svg, y);
+  svg.open_group("class=\"grid\"");
   for (double t : nice_ticks(x_lo, x_hi, 12)) {
     if (t != std::floor(t)) continue;  // segment counts are whole
     svg.text(x(t), bottom + 16, tick_label(t), "middle", 11);

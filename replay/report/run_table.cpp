@@ -5,6 +5,8 @@
 
 #include <ostream>
 
+#include "report/verdict.hpp"
+
 namespace rcvq {
 namespace {
 
@@ -79,6 +81,7 @@ void print_run_table(std::ostream& out, const RunResult& run) {
                   "frame's last byte)\n");
   for (const ModeResult& m : run.modes)
     if (!m.reason.empty()) fmt::print(out, "{} {}: {}\n", m.mode, m.status, m.reason);
+  print_run_verdict(out, LoadedRun{"", "", to_json(run), {}});
 }
 
 }  // namespace rcvq

@@ -98,6 +98,20 @@ TEST(RunTable, ShowsEventsBesideWakeups) {
   EXPECT_NE(line_of(table, "baseline").find("3.00 (1.00x)"), std::string::npos) << table;
 }
 
+// The table ends with the report's verdict, judged from the same run.json.
+TEST(RunTable, EndsWithTheVerdictAgainstBaseline) {
+  RunResult run;
+  run.modes.push_back(mode("baseline", 0));
+  ModeResult lowat = mode("lowat-user", 0);
+  lowat.repetitions[0].counters.wakeups = 4;
+  run.modes.push_back(lowat);
+  const std::string table = table_of(run);
+  const size_t verdict = table.find("verdict (against baseline, per frame):\n");
+  ASSERT_NE(verdict, std::string::npos) << table;
+  EXPECT_NE(table.find("  lowat-user: saves 60% of wakeups (1.00 → 0.40/frame)", verdict), std::string::npos) << table;
+  EXPECT_TRUE(table.ends_with("named from 1%)\n")) << table;  // one repetition a side: no noise test
+}
+
 TEST(RunTable, MarksLatencyFromAScheduleTheSenderDidNotKeep) {
   RunResult run;
   run.modes.push_back(mode("baseline", 0));
