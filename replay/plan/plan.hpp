@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ struct ReplayPlan {
 
   double planned_segments_per_frame() const;  // over the measured (post-warm-up) frames
   int64_t duration_ns() const { return segments.empty() ? 0 : segments.back().send_at_ns; }
+  // StreamHash of `stream`: what every connection's receiver must arrive at. Hashed on
+  // the first call (from one thread; `stream` is final by then) and kept, so checking
+  // every repetition of every mode hashes the stream once, not once each.
+  uint64_t stream_hash() const;
+
+ private:
+  mutable std::optional<uint64_t> stream_hash_;
 };
 
 ReplayPlan build_plan(const Scenario& scenario, SourceStream source);

@@ -76,10 +76,10 @@ void ReceiverHarness::accept_connections(uint32_t count) {
   }
 }
 
-uint64_t ReceiverHarness::frames_on_every_connection() const {
-  uint64_t least = UINT64_MAX;
-  for (const Connection& c : connections_) least = std::min(least, c.frames_completed());
-  return connections_.empty() ? 0 : least;
+void ReceiverHarness::FrameTally::add(uint64_t before, uint64_t after) {
+  frames += after - before;
+  if (before < warmup_frames && after >= warmup_frames) ++connections_warmed_up;
+  if (before < plan_frames && after >= plan_frames) ++connections_complete;
 }
 
 ReceiverHarness::Snapshot ReceiverHarness::snapshot() const {
@@ -108,6 +108,8 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
 
   const uint64_t total = plan.frames.size();
   for (Connection& c : connections_) c.expect_frames(total);
+  tally_ = {.plan_frames = total, .warmup_frames = plan.warmup_frames};
+  const size_t connection_count = connections_.size();
   task_clock_ = TaskClock::of_calling_thread();
   if (softirq_) softirq_->set_receiver_thread(gettid());
   const bool edge = mode_.edge_triggered(scenario_.receiver.edge_triggered);
@@ -116,10 +118,12 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   bool measuring = plan.warmup_frames == 0;
   if (measuring) measure_start_ = snapshot();
 
+  // Per wakeup the loop does O(1) work besides its reads: running tallies, no pass
+  // over the connections.
   uint64_t frames_seen = 0;
   const uint64_t timeline_end = plan.warmup_frames + kTimelineFrames;
-  size_t open_connections = connections_.size();
-  while (frames_on_every_connection() < total && open_connections > 0) {
+  size_t open_connections = connection_count;
+  while (tally_.connections_complete < connection_count && open_connections > 0) {
     const int n = epoll_wait(epoll_fd_, events.data(), int(events.size()), kEpollTimeoutMs);
     ++counters_.epoll_waits;
     if (n < 0) {
@@ -142,11 +146,13 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
         break;
       }
       Connection& conn = connections_[events[i].data.u32];
+      const uint64_t frames_before = conn.frames_completed();
       ssize_t got;
       do {
         got = conn.receive(buffer.data(), buffer.size());
         if (got > 0) mode_.after_read(conn);
       } while (edge && got > 0);
+      tally_.add(frames_before, conn.frames_completed());
       if (conn.malformed())
         throw RunError(fmt::format("connection {}: the received stream has a malformed length prefix at "
                                    "offset {}",
@@ -158,12 +164,10 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
       }
     }
     if (stopped_) break;
-    uint64_t frames_now = 0;
-    for (const Connection& c : connections_) frames_now += c.frames_completed();
-    if (frames_now == frames_seen) ++counters_.early_wakeups;
-    frames_seen = frames_now;
-    if (frames_progress_) frames_progress_->store(frames_on_every_connection(), std::memory_order_relaxed);
-    if (!measuring && frames_on_every_connection() >= plan.warmup_frames) {
+    if (tally_.frames == frames_seen) ++counters_.early_wakeups;
+    frames_seen = tally_.frames;
+    if (frames_progress_) frames_progress_->store(tally_.frames / connection_count, std::memory_order_relaxed);
+    if (!measuring && tally_.connections_warmed_up == connection_count) {
       measure_start_ = snapshot();
       measuring = true;
     }
@@ -222,8 +226,6 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
                                              const std::vector<int64_t>& sent_ns) const {
   ModeRepetition rep;
   const uint64_t warmup = plan.warmup_frames;
-  StreamHash expected;
-  expected.update(plan.stream);
   std::vector<std::string> problems;
   for (const Connection& c : connections_) {
     const auto& done = c.frame_done_ns();
@@ -238,7 +240,7 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
     if (done.size() != plan.frames.size())
       problems.push_back(fmt::format("connection {} received {} of {} frames", c.index(), done.size(),
                                      plan.frames.size()));
-    else if (c.hash() != expected.value())
+    else if (c.hash() != plan.stream_hash())
       problems.push_back(fmt::format("connection {}: received bytes differ from the sent stream", c.index()));
   }
   record_send_lateness(plan, t0_ns, sent_ns, rep);

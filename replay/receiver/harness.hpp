@@ -29,7 +29,8 @@ class ReceiverHarness {
   // Accepts every connection the replayer opened and hands each to the mode before
   // any data flows.
   void accept_connections(uint32_t count);
-  // Frames complete on every connection, stored as the loop advances (for progress).
+  // Frames received per connection (all connections' frames over their number),
+  // stored as the loop advances (for progress).
   void publish_frames_to(std::atomic<uint64_t>* frames_received) { frames_progress_ = frames_received; }
   // The network softirq time the receiver thread's own CPU time leaves out.
   void measure_softirq_with(NetSoftirqProbe* softirq) { softirq_ = softirq; }
@@ -62,7 +63,14 @@ class ReceiverHarness {
   };
   Snapshot snapshot() const;
   FrameTimeline timeline(const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns) const;
-  uint64_t frames_on_every_connection() const;
+  // Where the connections stand, kept up to date after each connection's reads.
+  struct FrameTally {
+    uint64_t plan_frames = 0, warmup_frames = 0;
+    uint64_t frames = 0;  // completed, over every connection
+    size_t connections_warmed_up = 0, connections_complete = 0;
+    // A connection's frame count went from `before` to `after`.
+    void add(uint64_t before, uint64_t after);
+  };
   void close_sockets();
 
   const Scenario& scenario_;
@@ -74,6 +82,7 @@ class ReceiverHarness {
   int epoll_fd_ = -1;
   std::vector<Connection> connections_;
   ReceiverCounters counters_;
+  FrameTally tally_;
   Snapshot measure_start_, measure_end_;
   std::vector<int64_t> wakeup_ns_;  // first wakeups after warm-up, for the timeline
   std::atomic<uint64_t>* frames_progress_ = nullptr;

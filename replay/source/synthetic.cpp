@@ -1,8 +1,54 @@
+#include <cstring>
 #include <random>
 
 #include "source/source_stream.hpp"
+#include "source/synthetic_payload.hpp"
 
 namespace rcvq {
+namespace {
+
+// SplitMix64's finaliser: neighbouring frame indexes get unrelated keys and rotations.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// dst = src ^ key, eight bytes at a time (the compiler vectorises it), then the tail.
+void copy_xor(uint8_t* dst, const uint8_t* src, size_t n, uint64_t key) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, src + i, 8);
+    word ^= key;
+    std::memcpy(dst + i, &word, 8);
+  }
+  for (; i < n; ++i) dst[i] = src[i] ^ uint8_t(key >> (8 * (i % 8)));
+}
+
+}  // namespace
+
+SyntheticPayload::SyntheticPayload(uint64_t seed) : seed_(seed), doubled_block_(2 * kBlockBytes) {
+  std::mt19937_64 content(seed ^ 0x9e3779b97f4a7c15ULL);
+  for (size_t b = 0; b < kBlockBytes; b += 8) {
+    const uint64_t word = content();
+    std::memcpy(doubled_block_.data() + b, &word, 8);
+  }
+  std::memcpy(doubled_block_.data() + kBlockBytes, doubled_block_.data(), kBlockBytes);
+}
+
+void SyntheticPayload::fill(uint64_t frame_index, std::span<uint8_t> body) const {
+  const uint64_t frame_key = mix(seed_ ^ mix(frame_index));
+  const size_t rotation = size_t(frame_key >> 40) % kBlockBytes;
+  // A body longer than the block takes a fresh key per block, so no two of its
+  // stretches repeat either.
+  uint64_t key = frame_key;
+  for (size_t at = 0; at < body.size(); at += kBlockBytes, key = mix(key)) {
+    const size_t n = std::min(kBlockBytes, body.size() - at);
+    copy_xor(body.data() + at, doubled_block_.data() + rotation, n, key);
+  }
+}
 
 SourceStream generate_synthetic(const Scenario& scenario) {
   const SyntheticSource& syn = scenario.source.synthetic;
@@ -15,15 +61,14 @@ SourceStream generate_synthetic(const Scenario& scenario) {
   // Sized once: growing by doubling would briefly need up to twice the stream.
   out.bytes.reserve(total);
   out.bytes.insert(out.bytes.end(), framing.preamble.begin(), framing.preamble.end());
-  std::mt19937_64 content(syn.seed ^ 0x9e3779b97f4a7c15ULL);
+  const SyntheticPayload content(syn.seed);
+  uint64_t frame_index = 0;
   for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) {
     const size_t start = out.bytes.size();
     out.bytes.resize(start + framing.prefix_size() + header + payload);
     framing.encode_prefix(out.bytes.data() + start, header, payload);
-    for (size_t b = start + framing.prefix_size(); b < out.bytes.size(); b += 8) {
-      const uint64_t word = content();
-      for (size_t k = 0; k < 8 && b + k < out.bytes.size(); ++k) out.bytes[b + k] = uint8_t(word >> (8 * k));
-    }
+    const size_t body = start + framing.prefix_size();
+    content.fill(frame_index++, std::span(out.bytes.data() + body, out.bytes.size() - body));
   });
   out.description = "synthetic: " + std::to_string(syn.frames) + " " + framing.name + " frames, seed " +
                      std::to_string(syn.seed);

@@ -1,0 +1,31 @@
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace rcvq {
+
+// The bytes of synthetic frame bodies: a random block drawn once from the seed, read
+// at a per-frame rotation and XORed with a per-frame key (a fresh key every block).
+// Generating costs a copy, not a random draw per byte, and a body depends only on
+// (seed, frame index, length), so a streamed source can produce any frame without the
+// ones before it. The keys make every frame's body differ from every other's: a
+// replayer that sent one frame's bytes in place of another's fails the stream hash,
+// even between frames of equal size.
+class SyntheticPayload {
+ public:
+  explicit SyntheticPayload(uint64_t seed);
+
+  // Writes the body of frame `frame_index` (everything after its prefix).
+  void fill(uint64_t frame_index, std::span<uint8_t> body) const;
+
+  // Bytes in the random block.
+  static constexpr size_t kBlockBytes = 64 * 1024;
+
+ private:
+  uint64_t seed_;
+  // The block twice over, so any rotation reads kBlockBytes contiguous bytes.
+  std::vector<uint8_t> doubled_block_;
+};
+
+}  // namespace rcvq
