@@ -202,7 +202,8 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   } catch (const std::exception& e) {
     fmt::print(stderr, "rcvqbench: {}\n", e.what());
-    return kExitRunFailed;
+    // Ctrl-C reaches a child (`ip`) too, whose failure is then the stop, not the host's.
+    return StopSignal::instance().requested() ? kExitInterrupted : kExitRunFailed;
   }
   return kExitOk;
 }

@@ -23,5 +23,6 @@ class RunError : public std::runtime_error {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRunFailed = 1;
 inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitInterrupted = 130;  // SIGINT, SIGTERM, SIGHUP or SIGQUIT
 
 }  // namespace rcvq

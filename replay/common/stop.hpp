@@ -1,26 +1,65 @@
 #pragma once
 #include <atomic>
+#include <cstdint>
+#include <mutex>
 
 namespace rcvq {
 
-// Ctrl-C and SIGTERM become a stop request that every loop can see: an atomic flag
-// for pacing loops and an eventfd for epoll sets. Signals are blocked in every thread
-// and taken by one sigwait thread, so no work is interrupted mid-syscall and every
-// destructor (namespaces, cgroups, BPF links) still runs.
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in every thread and taken by one
+// sigwait thread, so no work is interrupted mid-syscall. Until the process owns
+// something only its own code can tidy up, a signal ends it at once with exit code 130:
+// reading, planning and reporting leave nothing behind, and a read that never returns
+// (a FIFO) cannot hold it. From graceful() on, a signal becomes a stop request that
+// every loop can see - an atomic flag for pacing loops and an eventfd for poll and
+// epoll sets - so the run winds down, saves what it measured and runs every
+// destructor (namespaces, BPF links, child processes); a second signal exits at once.
 class StopSignal {
  public:
   static StopSignal& instance();
-  // Call before any other thread starts so they all inherit the blocked mask.
+  // An instance of one's own (tests): request() is its only source of stop requests.
+  StopSignal();
+  ~StopSignal();
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+
+  // Process-wide instance only. Call before any other thread starts so they all
+  // inherit the blocked mask.
   void install();
+  // One-way: from now on a signal requests a stop instead of exiting.
+  void graceful();
   void request();
   bool requested() const { return flag_.load(std::memory_order_relaxed); }
   const std::atomic<bool>& flag() const { return flag_; }
+  // Readable from the first request on, and stays so.
   int fd() const { return fd_; }
 
  private:
-  StopSignal();
+  void on_signal(int sig);
+
   std::atomic<bool> flag_{false};
   int fd_ = -1;
+  // Held while the signal thread decides, so graceful() either happens before a
+  // signal's decision or after the process is gone.
+  std::mutex decide_;
+  bool graceful_ = false;
+};
+
+// Sleeps until absolute CLOCK_MONOTONIC deadlines, returning early on a stop request:
+// a pacing gap of any length ends within microseconds of Ctrl-C. One per thread.
+class StoppableSleep {
+ public:
+  explicit StoppableSleep(const StopSignal& stop);
+  ~StoppableSleep();
+  StoppableSleep(const StoppableSleep&) = delete;
+  StoppableSleep& operator=(const StoppableSleep&) = delete;
+
+  // True at the deadline (at once, without a syscall, when it has passed); false when a
+  // stop request ended the wait.
+  bool until(int64_t deadline_ns);
+
+ private:
+  const StopSignal& stop_;
+  int timer_fd_ = -1;
 };
 
 }  // namespace rcvq

@@ -38,7 +38,6 @@ constexpr double kRepetitionSetupS = 20;  // namespaces, sockets, BPF loads per 
 // vmrun's own exit codes (tools/vmrun's interface).
 constexpr int kVmrunTimedOut = 124;
 constexpr int kVmrunVmFailed = 125;
-constexpr int kExitInterrupted = 130;
 
 constexpr const char* kRunJson = "run.json";
 constexpr const char* kConsoleLog = "console.log";
@@ -259,6 +258,9 @@ int run_kernel_matrix(const std::string& scenario_path, const RunSettings& run_s
     k.kernel_release = choice.release;
     if (choice.host) k.accel = "host";
   }
+  // From here on a stop ends the running VM and records the kernels it kept from
+  // running in index.json.
+  StopSignal::instance().graceful();
   const fs::path run_dir =
       create_run_directory(fs::absolute(run_settings.results_root).string(), sc.name, index.started_utc);
   write_kernel_index(run_dir.string(), index);

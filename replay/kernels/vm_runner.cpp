@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/errors.hpp"
+#include "common/spawn.hpp"
 #include "common/stop.hpp"
 
 extern char** environ;
@@ -87,23 +88,13 @@ ChildOutcome run_child(const std::vector<std::string>& argv, bool echo_stdout) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out.write_end(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err.write_end(), STDERR_FILENO);
-  // StopSignal blocks SIGINT/SIGTERM in every thread of ours; the child must get them.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGINT, SIGTERM, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  const ChildSignalDefaults signals;
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  const int spawn_error = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  const int spawn_error = posix_spawn(&pid, args[0], &actions, signals.get(), args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   if (spawn_error != 0) throw RunError(fmt::format("cannot start {}: {}", argv[0], std::strerror(spawn_error)));
   out.close_write();
   err.close_write();

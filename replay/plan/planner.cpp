@@ -11,6 +11,21 @@
 namespace rcvq {
 namespace {
 
+// Send times are int64 ns from the replay start, to which the runner adds the start
+// time and a timeout: past 2^62 ns (146 years) a schedule can neither run nor be added
+// to without overflowing into negative times.
+constexpr double kMaxSendAtNs = double(int64_t(1) << 62);
+
+// The send time `gap_ns` after `t`; bad input naming `key` when past kMaxSendAtNs.
+int64_t send_time_after(const Scenario& sc, int64_t t, double gap_ns, const char* key) {
+  const double at = double(t) + gap_ns;
+  if (at > kMaxSendAtNs)
+    throw InputError(fmt::format("{}: {} puts a send {:.3g} s after the replay start, past the 2^62 ns (146 years) "
+                                 "a replay can schedule",
+                                 sc.path, key, at / 1e9));
+  return t + int64_t(gap_ns);
+}
+
 // Chunk lengths for one frame of `len` bytes under a per-frame segmentation.
 std::vector<uint64_t> cut_frame(const Segmentation& seg, uint64_t len, std::mt19937_64& rng) {
   std::vector<uint64_t> chunks;
@@ -61,12 +76,12 @@ void plan_per_frame(const Scenario& sc, ReplayPlan& plan) {
   }
   for (size_t f = 0; f < plan.frames.size(); ++f) {
     PlannedFrame& frame = plan.frames[f];
-    if (f > 0) t += int64_t(seg.frame_gap_us) * 1000;
+    if (f > 0) t = send_time_after(sc, t, double(seg.frame_gap_us) * 1000, "segmentation.frame_gap_us");
     frame.first_segment = uint32_t(plan.segments.size());
     uint64_t offset = frame.start;
     bool first = true;
     for (uint64_t len : cut_frame(seg, frame.end - frame.start, rng)) {
-      if (!first) t += int64_t(seg.chunk_gap_us) * 1000;
+      if (!first) t = send_time_after(sc, t, double(seg.chunk_gap_us) * 1000, "segmentation.chunk_gap_us");
       first = false;
       // A socket send() takes at most INT_MAX bytes per call; larger chunks are split.
       for (uint64_t left = len; left > 0;) {
@@ -86,9 +101,10 @@ void plan_as_captured(const Scenario& sc, const SourceStream& src, ReplayPlan& p
   int64_t previous_ts = src.segments.empty() ? 0 : src.segments.front().time_ns;
   for (const SourceSegment& s : src.segments) {
     if (s.offset >= plan.stream.size()) break;
-    int64_t gap = int64_t(double(std::max<int64_t>(0, s.time_ns - previous_ts)) * seg.time_scale);
-    if (seg.max_gap_us) gap = std::min<int64_t>(gap, int64_t(seg.max_gap_us) * 1000);
-    t += plan.segments.empty() ? 0 : gap;
+    double gap = double(std::max<int64_t>(0, s.time_ns - previous_ts)) * seg.time_scale;
+    if (seg.max_gap_us) gap = std::min(gap, double(seg.max_gap_us) * 1000);
+    if (!plan.segments.empty())
+      t = send_time_after(sc, t, gap, "segmentation.time_scale times the capture's gaps (max_gap_us caps them)");
     previous_ts = s.time_ns;
     uint32_t len = uint32_t(std::min<uint64_t>(s.length, plan.stream.size() - s.offset));
     plan.segments.push_back({s.offset, len, t, kSegNone});

@@ -223,7 +223,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     try {
       apply_realtime_priority(sc.receiver.realtime_priority, "sender");
       sender_cpus = pin_calling_thread(sc.sender.cpu, "sender");
-      replayer->replay(plan, t0, sent_ns, stop.flag());
+      replayer->replay(plan, t0, sent_ns, stop);
       replayer->finish();
     } catch (...) {
       sender_error = std::current_exception();
@@ -346,6 +346,8 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     runnable.push_back(m.status == "ok" ? def : nullptr);
   }
 
+  // From here on a stop ends the repetition under way, and what was measured is saved.
+  stop.graceful();
   std::unique_ptr<Network> network = make_network(sc);
   result.transport = network->describe();
   // Counts only: autolowat-model records its arrivals through a probe of its own, and

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/errors.hpp"
+#include "common/spawn.hpp"
 
 extern char** environ;
 
@@ -100,7 +101,8 @@ void run_command(const std::vector<std::string>& argv) {
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const ChildSignalDefaults signals;
+  const int rc = posix_spawnp(&pid, args[0], &actions, signals.get(), args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   std::string output;

@@ -2,12 +2,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/stop.hpp"
 #include "plan/plan.hpp"
 #include "scenario/scenario.hpp"
 #include "transport/netns.hpp"
@@ -32,9 +32,10 @@ class Replayer {
   // every handshake (they wait in the listen backlog).
   virtual void connect(uint32_t connections) = 0;
   // Sends every planned segment on every connection at t0_ns + send_at_ns, recording
-  // in sent_ns[i] when segment i was handed over. Returns early when `stop` is set.
+  // in sent_ns[i] when segment i was handed over. Returns early on a stop request, also
+  // from the middle of a pacing gap.
   virtual void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
-                      const std::atomic<bool>& stop) = 0;
+                      const StopSignal& stop) = 0;
   // Ends every connection with FIN once the receiver may have everything.
   virtual void finish() = 0;
   // What the sender saw, for run.json (e.g. window stalls, retransmissions).

@@ -2,7 +2,10 @@
 // joining two. The replayer is an ordinary TCP client whose sends are paced so each
 // planned chunk leaves as its own segment.
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +13,8 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstring>
+#include <thread>
 
 #include "common/clock.hpp"
 #include "common/errors.hpp"
@@ -26,6 +31,36 @@ constexpr const char* kSenderV4 = "198.18.0.1";
 constexpr const char* kReceiverV4 = "198.18.0.2";
 constexpr const char* kSenderV6 = "2001:2::1";
 constexpr const char* kReceiverV6 = "2001:2::2";
+
+// A veth end is operationally up only once linkwatch has processed its carrier, a
+// moment after `ip link set up` returns; until then IPv6 drops what arrives on it
+// (Ip6InNoRoutes), so a first SYN sent at once was lost and connect()'s 200 ms ran out.
+constexpr int64_t kLinkUpTimeoutNs = 5'000'000'000;
+
+void wait_until_running(const Netns& ns, const char* dev) {
+  int fd;
+  {
+    NetnsGuard inside(ns);
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) throw_errno("socket for SIOCGIFFLAGS");
+  ifreq request{};
+  std::strncpy(request.ifr_name, dev, IFNAMSIZ - 1);
+  const int64_t deadline = monotonic_ns() + kLinkUpTimeoutNs;
+  for (;;) {
+    if (ioctl(fd, SIOCGIFFLAGS, &request) != 0) {
+      close(fd);
+      throw_errno(fmt::format("SIOCGIFFLAGS {}", dev));
+    }
+    if (request.ifr_flags & IFF_RUNNING) break;
+    if (monotonic_ns() > deadline) {
+      close(fd);
+      throw RunError(fmt::format("{} was not running {} s after it was set up", dev, kLinkUpTimeoutNs / 1'000'000'000));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  close(fd);
+}
 
 class SocketReplayer : public Replayer {
  public:
@@ -48,8 +83,8 @@ class SocketReplayer : public Replayer {
         int mss = int(seg_.mss);
         if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) != 0) throw_errno("TCP_MAXSEG");
       }
-      // Bounded blocking: a receiver that stops reading must not hang the sender
-      // past a stop request.
+      // A handshake between our own namespaces takes microseconds: 200 ms bounds
+      // connect() against a lost SYN, and a stop request waits no longer.
       timeval tv{0, 200'000};
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       if (::connect(fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) != 0)
@@ -58,15 +93,18 @@ class SocketReplayer : public Replayer {
   }
 
   void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
-              const std::atomic<bool>& stop) override {
+              const StopSignal& stop) override {
     // Default timer slack (50 us) would show up as pacing error in every latency.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    StoppableSleep sleep(stop);
     sent_ns.assign(plan.segments.size(), 0);
-    for (size_t i = 0; i < plan.segments.size() && !stop.load(std::memory_order_relaxed); ++i) {
+    for (size_t i = 0; i < plan.segments.size(); ++i) {
       const PlannedSegment& seg = plan.segments[i];
-      sleep_until_ns(t0_ns + seg.send_at_ns);
+      // A send that is due or late makes no sleep syscall.
+      if (!sleep.until(t0_ns + seg.send_at_ns)) return;
       sent_ns[i] = monotonic_ns();
-      for (int fd : fds_) send_all(fd, plan.stream.data() + seg.offset, seg.length, stop);
+      for (int fd : fds_)
+        if (!send_all(fd, plan.stream.data() + seg.offset, seg.length, stop)) return;
     }
   }
 
@@ -75,17 +113,24 @@ class SocketReplayer : public Replayer {
   }
 
  private:
-  static void send_all(int fd, const uint8_t* data, size_t len, const std::atomic<bool>& stop) {
+  // A full send buffer (a receiver that stopped reading) is waited out in poll beside
+  // the stop eventfd, so it cannot hold a stop request up. False when stopped.
+  static bool send_all(int fd, const uint8_t* data, size_t len, const StopSignal& stop) {
     while (len > 0) {
-      ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-      if (n < 0) {
-        if ((errno == EAGAIN || errno == EINTR) && !stop.load(std::memory_order_relaxed)) continue;
-        if (stop.load(std::memory_order_relaxed)) return;
-        throw_errno("send");
+      const ssize_t n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        data += n;
+        len -= size_t(n);
+        continue;
       }
-      data += n;
-      len -= size_t(n);
+      if (errno == EINTR) continue;
+      if (stop.requested()) return false;
+      if (errno != EAGAIN) throw_errno("send");
+      pollfd fds[2] = {{fd, POLLOUT, 0}, {stop.fd(), POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0 && errno != EINTR) throw_errno("poll for send buffer space");
+      if (fds[1].revents & POLLIN) return false;
     }
+    return true;
   }
 
   const Netns& ns_;
@@ -122,10 +167,12 @@ class VethNetwork : public Network {
  public:
   explicit VethNetwork(const Scenario& sc)
       : sender_(Netns::create()), receiver_(Netns::create()), transport_(sc.transport) {
-    sender_.run({"ip", "link", "add", kSenderDev, "type", "veth", "peer", "name", kReceiverDev,
-                 "netns", receiver_.path()});
+    sender_.run({"ip", "link", "add", kSenderDev, "index", kSenderIndex, "type", "veth", "peer", "name",
+                 kReceiverDev, "index", kReceiverIndex, "netns", receiver_.path()});
     configure(sender_, kSenderDev, transport_.ipv6 ? kSenderV6 : kSenderV4);
     configure(receiver_, kReceiverDev, transport_.ipv6 ? kReceiverV6 : kReceiverV4);
+    wait_until_running(sender_, kSenderDev);
+    wait_until_running(receiver_, kReceiverDev);
   }
   const Netns& receiver_netns() const override { return receiver_; }
   Endpoint listen_endpoint() const override {
@@ -148,6 +195,11 @@ class VethNetwork : public Network {
  private:
   static constexpr const char* kSenderDev = "rqs0";
   static constexpr const char* kReceiverDev = "rqr0";
+  // Distinct interface indexes (each namespace would give both ends index 2): linkwatch
+  // handles a veth whose peer index differs from its own at once, and an equal one up
+  // to a second later, which wait_until_running would then wait out.
+  static constexpr const char* kSenderIndex = "10";
+  static constexpr const char* kReceiverIndex = "11";
 
   void configure(const Netns& ns, const char* dev, const char* address) {
     const bool v6 = transport_.ipv6;

@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <string>
 
+#include "integration/in_memory_run.hpp"
+#include "scenario/load.hpp"
 #include "transport/netns.hpp"
+#include "transport/network.hpp"
 
 namespace rcvq {
 namespace {
@@ -37,6 +41,40 @@ TEST(Netns, CommandsRunInsideAndFailuresCarryTheirOutput) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("exists"), std::string::npos) << e.what();
   }
+}
+
+// A fresh veth pair carries IPv6 from its first connect. The first SYN used to be
+// dropped (Ip6InNoRoutes) before linkwatch had taken the receiver end up, which it put
+// off for up to a second because both ends had index 2, and connect()'s 200 ms ran out.
+TEST(Netns, FreshVethPairsCarryIpv6FromTheFirstConnect) {
+  const Scenario sc = parse_scenario("name: veth6\n"
+                                     "source: {synthetic: {frames: 20, payload: 1000}}\n"
+                                     "segmentation: {cut: {chunks: 2}, frame_gap_us: 500}\n"
+                                     "transport: {kind: veth, ipv6: true}\n"
+                                     "receiver: {modes: [baseline]}\n"
+                                     "run: {repetitions: 1}\n",
+                                     "veth6.yaml");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<Network> net = make_network(sc);
+    const Endpoint ep = net->listen_endpoint();
+    int listener = -1;
+    {
+      NetnsGuard inside(net->receiver_netns());
+      listener = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    ASSERT_GE(listener, 0);
+    ASSERT_EQ(bind(listener, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len), 0);
+    ASSERT_EQ(listen(listener, 4), 0);
+    EXPECT_NO_THROW(net->make_replayer(sc)->connect(1)) << "fresh pair " << attempt;
+    close(listener);
+  }
+  const RunOutcome outcome = run_in_memory(sc);
+  ASSERT_EQ(outcome.result.modes.size(), 1u);
+  const ModeResult& baseline = outcome.result.modes[0];
+  ASSERT_EQ(baseline.status, "ok") << baseline.reason;
+  ASSERT_EQ(baseline.repetitions.size(), 1u);
+  EXPECT_TRUE(baseline.repetitions[0].integrity_ok) << baseline.repetitions[0].integrity_detail;
+  EXPECT_EQ(outcome.result.transport["address"], "[2001:2::2]:5001");
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ TapRun run_tap(const std::string& yaml, int read_delay_ms = 0, int rcvbuf = 0) {
     for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) got.insert(got.end(), buf, buf + n);
   });
   std::vector<int64_t> sent;
-  std::atomic<bool> stop{false};
+  const StopSignal stop;
   replayer->replay(plan, monotonic_ns() + 1'000'000, sent, stop);
   replayer->finish();
   reader.join();

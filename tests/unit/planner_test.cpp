@@ -3,6 +3,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "common/errors.hpp"
 #include "plan/plan.hpp"
 #include "scenario/load.hpp"
 
@@ -102,6 +103,27 @@ TEST(Planner, PrinterShowsSegmentsAndFrames) {
   EXPECT_NE(out.str().find("2 frames"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("4 segments"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("split-descriptor"), std::string::npos) << out.str();
+}
+
+TEST(Planner, ScaledCaptureGapsPastAnInt64ScheduleAreBadInputNamingTimeScale) {
+  // The reported case: time_scale times a captured idle time overflowed into a negative
+  // plan duration, and the sender then spun on clock_nanosleep's EINVAL.
+  Scenario sc = parse_scenario("source: {synthetic: {frames: 2, payload: 100}}\n", "overflow.yaml");
+  SourceStream source = generate_synthetic(sc);
+  sc.segmentation.kind = Segmentation::Kind::AsCaptured;
+  sc.segmentation.time_scale = 1e6;
+  const uint32_t half = uint32_t(source.bytes.size() / 2);
+  // 4e18 ns is about the largest gap a pcap's 32-bit seconds can hold.
+  constexpr int64_t kIdleNs = 4'000'000'000'000'000'000;
+  source.segments = {{0, half, 0}, {half, uint32_t(source.bytes.size()) - half, kIdleNs}};
+  try {
+    build_plan(sc, source);
+    FAIL() << "a schedule past int64 nanoseconds must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("overflow.yaml: segmentation.time_scale"), std::string::npos) << e.what();
+  }
+  sc.segmentation.time_scale = 1;
+  EXPECT_EQ(build_plan(sc, source).duration_ns(), kIdleNs);
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ TapResult run_tap(const std::string& yaml) {
     for (ssize_t n; (n = recv(fd, buf.data(), buf.size(), 0)) > 0;) received += uint64_t(n);
   });
   std::vector<int64_t> sent;
-  std::atomic<bool> stop{false};
+  const StopSignal stop;
   replayer->replay(plan, monotonic_ns() + 1'000'000, sent, stop);
   replayer->finish();
   drain.join();

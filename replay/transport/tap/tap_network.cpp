@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "common/clock.hpp"
 #include "common/errors.hpp"
@@ -99,7 +100,7 @@ class TapReplayer final : public Replayer {
   TapReplayer(TapNetwork& net, const Scenario& sc);
   void connect(uint32_t connections) override;
   void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
-              const std::atomic<bool>& stop) override;
+              const StopSignal& stop) override;
   void finish() override;
   json stats() const override;
 
@@ -112,10 +113,11 @@ class TapReplayer final : public Replayer {
   size_t drain();
   void handle(const ReceivedFrame& f);
   // Returns at `due` or later, with the time it returned: reads waiting ACKs if the gap
-  // allows, sleeps while the deadline is far, spins the rest.
+  // allows, sleeps while the deadline is far, spins the rest. Returns early on a stop
+  // request, which the caller checks.
   int64_t wait_until(int64_t due);
   // Blocks until `end_seq` fits the receiver's window; false on a stop request.
-  bool wait_for_window(PeerConnection& c, uint32_t end_seq, const std::atomic<bool>* stop);
+  bool wait_for_window(PeerConnection& c, uint32_t end_seq, const StopSignal* stop);
   // No ACK progress for a while: resend from the first unacknowledged byte (or probe a
   // zero window) so a receiver that dropped data is not left waiting.
   void recover(PeerConnection& c);
@@ -131,7 +133,8 @@ class TapReplayer final : public Replayer {
   std::vector<uint8_t> tfo_data_;  // stream prefix that rides in the SYN
   const std::vector<uint8_t>* stream_ = nullptr;
   uint64_t stream_end_ = 0;
-  const std::atomic<bool>* stop_ = nullptr;
+  const StopSignal* stop_ = nullptr;
+  std::optional<StoppableSleep> sleep_;  // replay()'s, on its stop signal
   std::vector<uint8_t> rx_;
   std::vector<uint8_t> frame_;
   uint16_t ip_id_ = 1;
@@ -421,14 +424,14 @@ int64_t TapReplayer::wait_until(int64_t due) {
     now = monotonic_ns();
   }
   if (due - now > kSpinNs) {
-    sleep_until_ns(due - kSpinNs);
+    if (!sleep_->until(due - kSpinNs)) return monotonic_ns();
     now = monotonic_ns();
   }
   while (now < due) now = monotonic_ns();
   return now;
 }
 
-bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const std::atomic<bool>* stop) {
+bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const StopSignal* stop) {
   if (c.window.fits(end_seq)) return true;
   drain();
   if (c.window.fits(end_seq)) return true;
@@ -439,7 +442,7 @@ bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const std
   uint32_t last_edge = c.window.right_edge();
   while (!c.window.fits(end_seq)) {
     if (c.reset) throw RunError(fmt::format("the receiver reset connection {}", c.port));
-    if (stop && stop->load()) return false;
+    if (stop && stop->requested()) return false;
     const int64_t now = monotonic_ns();
     if (c.window.una() != last_una || c.window.right_edge() != last_edge) {
       last_una = c.window.una();
@@ -459,13 +462,14 @@ bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const std
 }
 
 void TapReplayer::replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
-                         const std::atomic<bool>& stop) {
+                         const StopSignal& stop) {
   if (!tfo_data_.empty() &&
       (plan.stream.size() < tfo_data_.size() || !std::equal(tfo_data_.begin(), tfo_data_.end(), plan.stream.begin())))
     throw RunError("the plan differs from the one whose first bytes went out in the TFO SYN");
   stream_ = &plan.stream;
   stream_end_ = plan.stream.size();
   stop_ = &stop;
+  sleep_.emplace(stop);
   sent_ns.assign(plan.segments.size(), 0);
   pacing_error_ns_.reserve(plan.segments.size());
   write_ns_.reserve(plan.segments.size());
@@ -479,7 +483,7 @@ void TapReplayer::replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int6
     // before send(): the stack processes the frame inside the write (NAPI), and the
     // time that takes (including the receiver thread it wakes) is not pacing error.
     int64_t handed_over = wait_until(due);
-    if (stop.load()) return;
+    if (stop.requested()) return;
     if (s.flags & kSegDropped) {
       sent_ns[i] = handed_over;
       ++skipped_by_plan_;
@@ -512,7 +516,7 @@ void TapReplayer::replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int6
 void TapReplayer::finish() {
   // FIN goes out after the last byte; wait until the receiver has acknowledged it, so
   // every byte is in its receive queue, resending whatever it dropped.
-  if (stop_ && stop_->load()) return;
+  if (stop_ && stop_->requested()) return;
   const int64_t deadline = monotonic_ns() + std::max(kFinishTimeoutNs, timeout_ns_);
   for (PeerConnection& c : conns_) {
     if (!c.established || c.reset || c.fin_sent) continue;
@@ -527,7 +531,7 @@ void TapReplayer::finish() {
     bool all = true;
     for (PeerConnection& c : conns_)
       if (c.fin_sent && !c.reset && c.window.in_flight() != 0) all = false;
-    if (all || (stop_ && stop_->load())) return;
+    if (all || (stop_ && stop_->requested())) return;
     const int64_t now = monotonic_ns();
     if (now > deadline)
       throw RunError("the receiver did not acknowledge every byte and the FIN before the deadline");
