@@ -15,6 +15,8 @@
 #include "kernels/matrix_run.hpp"
 #include "plan/plan.hpp"
 #include "probes/host_probe.hpp"
+#include "remote/agent.hpp"
+#include "remote/client.hpp"
 #include "report/compare.hpp"
 #include "report/report.hpp"
 #include "report/run_table.hpp"
@@ -27,8 +29,25 @@ namespace {
 
 using namespace rcvq;
 
-int run_command(const std::string& scenario_path, const RunSettings& settings, bool json_out) {
+// --remote, or a scenario whose transport is remote: the receivers run on another host.
+std::unique_ptr<RemoteReceiver> remote_receiver(const Scenario& sc, const std::string& remote_url,
+                                                const remote::ClientOptions& options) {
+  if (remote_url.empty() && sc.transport.kind != Transport::Kind::Remote) return nullptr;
+  if (sc.transport.kind == Transport::Kind::Tap)
+    throw InputError(fmt::format("{}: --remote replaces the transport, and a tap transport emulates a NIC here; "
+                                 "use kind: remote (or loopback/veth) with --remote",
+                                 sc.path));
+  const std::string url = remote_url.empty() ? sc.transport.remote_host : remote_url;
+  if (url.empty())
+    throw InputError(fmt::format("{}: transport kind remote needs transport.host or --remote ssh://HOST", sc.path));
+  return remote::connect_agent(remote::AgentAddress::parse(url), options);
+}
+
+int run_command(const std::string& scenario_path, RunSettings settings, bool json_out, const std::string& remote_url,
+                const remote::ClientOptions& remote_options) {
   const Scenario sc = load_scenario(scenario_path);
+  const std::unique_ptr<RemoteReceiver> remote = remote_receiver(sc, remote_url, remote_options);
+  settings.remote = remote.get();
   RunOutcome outcome = run_scenario(sc, settings);
   // The measurement is shown before anything can go wrong writing it.
   if (json_out)
@@ -109,6 +128,31 @@ int main(int argc, char** argv) {
                   "Write run.json and the .hgrm files into exactly this directory")
       ->excludes(kernel_option);
 
+  std::string remote_url;
+  remote::ClientOptions remote_options;
+  run->add_option("--remote", remote_url,
+                      "Run the receiver modes on another host: ssh://[USER@]HOST[:PORT] (starts `rcvqbench serve "
+                      "--stdio` there over ssh) or tcp://HOST:PORT (a `serve --listen` agent)")
+          ->excludes(kernel_option);
+  run->add_option("--ssh-option", remote_options.ssh_options,
+                  "Argument for ssh before the host, e.g. --ssh-option=-i --ssh-option=KEY (after $RCVQBENCH_SSH_OPTIONS)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--remote-command", remote_options.remote_command,
+                  "rcvqbench on the receiver host (default $RCVQBENCH_REMOTE_COMMAND, else rcvqbench)");
+  run->add_option("--token-file", remote_options.token_file, "The token of a tcp:// agent (its serve --token-file)");
+
+  std::string listen_address, token_file;
+  bool serve_stdio = false;
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Be the receiver host of a two-host run: --stdio under ssh, or --listen ADDR:PORT --token-file F");
+  CLI::Option* stdio_option = serve->add_flag("--stdio", serve_stdio, "Speak the control protocol on stdin/stdout");
+  CLI::Option* listen_option =
+      serve->add_option("--listen", listen_address, "Listen for one client at a time on ADDR:PORT")
+          ->excludes(stdio_option);
+  serve->add_option("--token-file", token_file, "File whose content a client must present")->needs(listen_option);
+  serve->require_option(1, 2);
+
   CLI::App* version = app.add_subcommand("version", "Print the version, git commit and build type");
 
   CLI::App* validate = app.add_subcommand("validate", "Check a scenario without running it");
@@ -172,9 +216,22 @@ int main(int argc, char** argv) {
         return kExitBadInput;
       }
       if (!modes_csv.empty()) settings.modes = parse_modes_option(modes_csv);
-      if (matrix_settings.kernels.empty()) return run_command(scenario_path, settings, json_out);
+      if (matrix_settings.kernels.empty())
+        return run_command(scenario_path, settings, json_out, remote_url, remote_options);
       matrix_settings.json_out = json_out;
       return run_kernel_matrix(scenario_path, settings, matrix_settings);
+    }
+    if (*serve) {
+      if (const std::string missing = missing_run_privileges(); !missing.empty()) {
+        fmt::print(stderr, "rcvqbench: {}\n", missing);
+        return kExitBadInput;
+      }
+      if (serve_stdio) return remote::serve_stdio();
+      if (token_file.empty()) {
+        fmt::print(stderr, "rcvqbench: serve --listen needs --token-file (clients without the token are refused)\n");
+        return kExitBadInput;
+      }
+      return remote::serve_listen(listen_address, token_file);
     }
     if (*version) {
       fmt::print("{}\n", version_text());

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -107,6 +108,26 @@ void Histogram::merge(const Histogram& other) {
   total_ += other.total_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
+}
+
+Histogram::Sparse Histogram::sparse() const {
+  Sparse state{{}, min(), max()};
+  for (size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i]) state.counts.emplace_back(i, counts_[i]);
+  return state;
+}
+
+void Histogram::add_sparse(const Sparse& state) {
+  uint64_t added = 0;
+  for (const auto& [index, count] : state.counts) {
+    if (index >= counts_.size()) throw std::out_of_range("histogram counter index out of range");
+    counts_[index] += count;
+    added += count;
+  }
+  if (added == 0) return;
+  total_ += added;
+  min_ = std::min(min_, state.min);
+  max_ = std::max(max_, state.max);
 }
 
 double Histogram::mean() const {

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <utility>
 #include <vector>
 
 namespace rcvq {
@@ -30,6 +31,16 @@ class Histogram {
 
   // HdrHistogram's percentile distribution text (.hgrm), values divided by `unit_ratio`.
   void write_hgrm(std::ostream& out, double unit_ratio, int ticks_per_half_distance = 5) const;
+
+  // The recorded state as (counter index, count) pairs of the non-empty counters, with
+  // the exact min and max: what another process needs to rebuild this histogram.
+  struct Sparse {
+    std::vector<std::pair<uint64_t, uint64_t>> counts;
+    int64_t min = 0, max = 0;
+  };
+  Sparse sparse() const;
+  // Throws std::out_of_range for an index this layout does not have.
+  void add_sparse(const Sparse& state);
 
   int bucket_count() const { return bucket_count_; }
   static constexpr int kSubBucketCount = 2048;

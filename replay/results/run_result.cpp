@@ -44,6 +44,7 @@ struct Totals {
   int64_t wall_ns = 0;
   bool integrity_ok = true, predicted = false;
   std::vector<std::string> integrity_details;
+  std::string latency_unavailable;
 
   void add(const ModeRepetition& r) {
     frames += r.frames;
@@ -69,6 +70,7 @@ struct Totals {
     latency.merge(r.latency);
     latency_from_send.merge(r.latency_from_send);
     send_lateness.merge(r.send_lateness);
+    if (!r.latency_unavailable.empty()) latency_unavailable = r.latency_unavailable;
     frame_period_ns = r.frame_period_ns;
     wall_ns += r.wall_ns;
     integrity_ok = integrity_ok && r.integrity_ok;
@@ -121,6 +123,8 @@ struct Totals {
           {"other_syscalls", counters.other_syscalls}}},
     };
     if (send_lateness.count() == 0) reasons["send_lateness_ns"] = "the sender recorded no measured send";
+    if (latency.count() == 0 && !latency_unavailable.empty())
+      reasons["latency_ns"] = reasons["latency_from_send_ns"] = latency_unavailable;
     j["kernel_data_ready_per_frame"] = measured("kernel_data_ready_per_frame", data_ready);
     j["kernel_wakeup_edges_per_frame"] = measured("kernel_wakeup_edges_per_frame", wakeup_edges);
     j["coalesced_notifications_per_frame"] =

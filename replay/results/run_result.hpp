@@ -58,6 +58,9 @@ struct ModeRepetition {
   Histogram latency{};         // ns, from the scheduled send of the frame's last byte
   Histogram latency_from_send{};  // ns, from when that byte was actually handed to send()
   Histogram send_lateness{};  // ns each measured segment was handed over after its planned time
+  // Why latency and latency_from_send are empty although frames arrived (sender and
+  // receiver on two hosts whose clocks are not known well enough); "" otherwise.
+  std::string latency_unavailable;
   int64_t frame_period_ns = 0;  // planned mean time between consecutive measured frames
   int64_t wall_ns = 0;
   bool integrity_ok = false;

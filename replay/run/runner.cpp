@@ -28,6 +28,7 @@
 #include "receiver/harness.hpp"
 #include "receiver/mode.hpp"
 #include "report/progress.hpp"
+#include "run/thread_placement.hpp"
 #include "results/writer.hpp"
 #include "source/source_stream.hpp"
 #include "transport/network.hpp"
@@ -94,40 +95,6 @@ json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
           {"duration_s", double(plan.duration_ns()) / 1e9},
           {"cut", to_string(sc.segmentation.kind)},
           {"connections", sc.receiver.connections}};
-}
-
-// SCHED_FIFO for the calling thread: the other load on the host then cannot delay a
-// wakeup long enough for two arrivals to merge into one, which would blur the counts.
-void apply_realtime_priority(uint32_t priority, const char* thread) {
-  if (priority == 0) return;
-  sched_param param{};
-  param.sched_priority = int(priority);
-  if (int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param))
-    throw RunError(fmt::format("cannot give the {} thread SCHED_FIFO priority {}: {}", thread, priority,
-                               std::strerror(err)));
-}
-
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) throw_errno("sched_getaffinity");
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  return cpus;
-}
-
-// Like iperf3 -A: CPU figures only compare between runs whose threads ran where they
-// were told. Returns the CPUs the calling thread may use afterwards, as it sees them.
-std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread) {
-  if (cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(*cpu, &set);
-    if (int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set))
-      throw RunError(fmt::format("cannot pin the {} thread to CPU {}: {}", thread, *cpu, std::strerror(err)));
-  }
-  return allowed_cpus();
 }
 
 // Before anything runs: a CPU the process may not use would fail every repetition.
@@ -332,6 +299,15 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.plan = plan_summary(sc, plan);
   const HostProbe probe = probe_host();
   result.probe = probe.to_json();
+  std::optional<RemoteSetup> remote;
+  if (settings.remote) {
+    // The receiver host's kernel is the one under test: its description, probe and
+    // timing stand for the run's; the sender's go into the transport.
+    remote = settings.remote->setup(sc, plan, modes);
+    result.host = remote->host;
+    result.timing = timing_comparability(result.host);
+    result.probe = remote->probe;
+  }
 
   // Decide once per mode whether it can run here.
   std::vector<const ModeDefinition*> runnable;
@@ -339,7 +315,12 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     ModeResult& m = result.modes.emplace_back();
     m.mode = name;
     const ModeDefinition* def = find_mode(name);
-    if (ModeSupport why = def->unsupported(sc, probe)) {
+    if (remote) {
+      if (auto why = remote->unsupported.find(name); why != remote->unsupported.end()) {
+        m.status = "unsupported";
+        m.reason = why->second;
+      }
+    } else if (ModeSupport why = def->unsupported(sc, probe)) {
       m.status = "unsupported";
       m.reason = *why;
     }
@@ -348,24 +329,30 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
 
   // From here on a stop ends the repetition under way, and what was measured is saved.
   stop.graceful();
-  std::unique_ptr<Network> network = make_network(sc);
-  result.transport = network->describe();
+  std::unique_ptr<Network> network = remote ? nullptr : make_network(sc);
+  result.transport = remote ? remote->transport : network->describe();
   // Counts only: autolowat-model records its arrivals through a probe of its own, and
   // a ring buffer here would fill with events nobody reads.
   DataReadyProbe data_ready(false);
   NetSoftirqProbe softirq;
   ProgressReporter progress(ProgressReporter::style_for(stderr, settings.quiet));
 
-  for (uint32_t rep = 0; rep < sc.run.repetitions && !stop.requested(); ++rep) {
-    for (size_t i = 0; i < modes.size() && !stop.requested(); ++i) {
+  auto go_on = [&] { return !stop.requested() && outcome.receiver_lost.empty(); };
+  for (uint32_t rep = 0; rep < sc.run.repetitions && go_on(); ++rep) {
+    for (size_t i = 0; i < modes.size() && go_on(); ++i) {
       if (!runnable[i]) continue;
       ModeResult& m = result.modes[i];
       progress.begin(m.mode, rep + 1, sc.run.repetitions);
       try {
-        m.repetitions.push_back(run_once(sc, plan, *network, *runnable[i], data_ready, softirq, progress));
+        m.repetitions.push_back(remote ? settings.remote->run_once(m.mode, plan, progress)
+                                       : run_once(sc, plan, *network, *runnable[i], data_ready, softirq, progress));
         ModeRepetition& r = m.repetitions.back();
         if (rep > 0) r.timeline = {};  // the report draws the first; more only bloat run.json
         progress.finished(r.frames, r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0, r.integrity_ok);
+      } catch (const ReceiverLost& e) {
+        outcome.receiver_lost = e.what();
+        progress.failed(e.what());
+        break;
       } catch (const RunError& e) {
         if (stop.requested()) break;
         m.status = "failed";
@@ -377,8 +364,12 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   }
 
   outcome.interrupted = stop.requested();
-  result.complete = !outcome.interrupted;
-  if (outcome.interrupted) mark_modes_not_run(result);
+  result.complete = !outcome.interrupted && outcome.receiver_lost.empty();
+  if (!result.complete) mark_modes_not_run(result);
+  if (!outcome.receiver_lost.empty()) {
+    result.warnings.push_back(fmt::format("the receiver host was lost: {}: repetitions are missing", outcome.receiver_lost));
+    outcome.any_failed = true;
+  }
   result.provenance["ended_at"] = rfc3339_now();
   result.provenance["load_average"]["after"] = load_average();
   if (outcome.interrupted) result.warnings.push_back("interrupted: repetitions are missing");

@@ -1,13 +1,41 @@
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "common/errors.hpp"
+#include "plan/plan.hpp"
 
 #include "results/run_result.hpp"
 #include "results/writer.hpp"
 #include "scenario/scenario.hpp"
 
 namespace rcvq {
+
+class ProgressReporter;
+
+// What the receiver host says once it has the plan.
+struct RemoteSetup {
+  nlohmann::json host, probe, transport;
+  std::map<std::string, std::string> unsupported;  // mode -> why it cannot run there
+};
+
+// Stands in for the local harness when the receiver modes run on another host
+// (replay/remote): the runner keeps the plan, the loop over modes and repetitions and
+// the results; each repetition is one exchange with the receiver host.
+class RemoteReceiver {
+ public:
+  virtual ~RemoteReceiver() = default;
+  virtual RemoteSetup setup(const Scenario& scenario, const ReplayPlan& plan, const std::vector<std::string>& modes) = 0;
+  virtual ModeRepetition run_once(const std::string& mode, const ReplayPlan& plan, ProgressReporter& progress) = 0;
+};
+
+// The receiver host is gone (agent killed, connection cut): the run stops, incomplete.
+class ReceiverLost : public RunError {
+ public:
+  using RunError::RunError;
+};
 
 struct RunSettings {
   std::vector<std::string> modes;  // empty: the scenario's list
@@ -16,6 +44,7 @@ struct RunSettings {
   bool write_results = true;
   bool quiet = false;  // no progress lines on stderr
   std::vector<std::string> command_line;  // argv, recorded in run.json; empty for a library caller
+  RemoteReceiver* remote = nullptr;  // receivers on another host instead of here
 };
 
 struct RunOutcome {
@@ -25,6 +54,7 @@ struct RunOutcome {
   std::optional<ResultsDestination> destination;
   bool interrupted = false;
   bool any_failed = false;  // a mode failed or lost integrity
+  std::string receiver_lost;  // why the remote receiver host went away mid-run
 };
 
 // The whole data flow for one scenario: source -> plan -> transport -> every mode's

@@ -270,10 +270,22 @@ void parse_segmentation(YamlFields& root, Scenario& sc) {
 void parse_transport(YamlFields& root, Scenario& sc) {
   YamlFields t = root.map("transport");
   Transport& tr = sc.transport;
-  std::string kind = t.choice("kind", "loopback", {"loopback", "veth", "tap"});
+  std::string kind = t.choice("kind", "loopback", {"loopback", "veth", "tap", "remote"});
   tr.kind = kind == "loopback" ? Transport::Kind::Loopback
             : kind == "veth"   ? Transport::Kind::Veth
-                               : Transport::Kind::Tap;
+            : kind == "tap"    ? Transport::Kind::Tap
+                               : Transport::Kind::Remote;
+  for (const char* remote_only : {"host", "device"})
+    if (t.has(remote_only) && tr.kind != Transport::Kind::Remote)
+      t.fail(t.take(remote_only), remote_only, fmt::format("'{}' needs kind: remote", remote_only));
+  tr.remote_host = t.text("host", "");
+  tr.remote_device = t.text("device", "");
+  // The receiver host's own devices are configured by whoever owns them.
+  for (const char* local_only : {"mtu", "tso", "gso", "gro", "ipv6"})
+    if (t.has(local_only) && tr.kind == Transport::Kind::Remote)
+      t.fail(t.take(local_only), local_only,
+             fmt::format("'{}' is not set by rcvqbench on a remote host: configure its NIC there (ethtool, ip)",
+                         local_only));
   tr.mtu = uint32_t(t.u64("mtu", 0, 0, 65536));
   if (tr.mtu != 0 && tr.mtu < 576) t.fail(t.take("mtu"), "mtu", "an MTU below 576 cannot carry TCP reliably");
   tr.tso = t.boolean("tso", tr.tso);
@@ -414,6 +426,7 @@ std::string to_string(Transport::Kind kind) {
     case Transport::Kind::Loopback: return "loopback";
     case Transport::Kind::Veth: return "veth";
     case Transport::Kind::Tap: return "tap";
+    case Transport::Kind::Remote: return "remote";
   }
   return "?";
 }

@@ -94,7 +94,7 @@ struct Segmentation {
 };
 
 struct Transport {
-  enum class Kind { Loopback, Veth, Tap } kind = Kind::Loopback;
+  enum class Kind { Loopback, Veth, Tap, Remote } kind = Kind::Loopback;
   uint32_t mtu = 0;  // 0 = the device default
   bool tso = false, gso = false, gro = false;
   bool ipv6 = false;
@@ -103,6 +103,11 @@ struct Transport {
   bool hds = false;
   bool napi_frags = true;
   bool tfo = false;
+  // remote only: where the agent runs (ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT;
+  // `run --remote` overrides it) and the receiver host's device whose address the data
+  // connection uses ("" = the address the control connection reached).
+  std::string remote_host;
+  std::string remote_device;
 };
 
 struct Receiver {

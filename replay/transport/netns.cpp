@@ -51,6 +51,8 @@ Netns Netns::create() {
   return ns;
 }
 
+Netns Netns::current() { return Netns(open_current_netns()); }
+
 Netns::Netns(Netns&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
 
 Netns& Netns::operator=(Netns&& other) noexcept {

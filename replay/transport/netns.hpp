@@ -10,6 +10,8 @@ namespace rcvq {
 class Netns {
  public:
   static Netns create();
+  // The calling thread's own namespace (an agent receiving on its host's addresses).
+  static Netns current();
   Netns(Netns&& other) noexcept;
   Netns& operator=(Netns&& other) noexcept;
   Netns(const Netns&) = delete;

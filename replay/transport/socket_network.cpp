@@ -241,11 +241,16 @@ Endpoint Endpoint::parse(const std::string& ip, uint16_t port) {
   return e;
 }
 
+std::unique_ptr<Replayer> make_socket_replayer(const Netns& ns, Endpoint target, const Segmentation& segmentation) {
+  return std::make_unique<SocketReplayer>(ns, std::move(target), segmentation);
+}
+
 std::unique_ptr<Network> make_network(const Scenario& sc) {
   switch (sc.transport.kind) {
     case Transport::Kind::Loopback: return std::make_unique<LoopbackNetwork>(sc);
     case Transport::Kind::Veth: return std::make_unique<VethNetwork>(sc);
     case Transport::Kind::Tap: return make_tap_network(sc);
+    case Transport::Kind::Remote: break;  // the remote client (replay/remote) stands in
   }
   throw RunError("unknown transport");
 }

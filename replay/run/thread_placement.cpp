@@ -1,0 +1,47 @@
+#include "run/thread_placement.hpp"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstring>
+
+#include "common/errors.hpp"
+
+namespace rcvq {
+
+// SCHED_FIFO for the calling thread: the other load on the host then cannot delay a
+// wakeup long enough for two arrivals to merge into one, which would blur the counts.
+void apply_realtime_priority(uint32_t priority, const char* thread) {
+  if (priority == 0) return;
+  sched_param param{};
+  param.sched_priority = int(priority);
+  if (int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param))
+    throw RunError(fmt::format("cannot give the {} thread SCHED_FIFO priority {}: {}", thread, priority,
+                               std::strerror(err)));
+}
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) throw_errno("sched_getaffinity");
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+// Like iperf3 -A: CPU figures only compare between runs whose threads ran where they
+// were told. Returns the CPUs the calling thread may use afterwards, as it sees them.
+std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread) {
+  if (cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(*cpu, &set);
+    if (int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set))
+      throw RunError(fmt::format("cannot pin the {} thread to CPU {}: {}", thread, *cpu, std::strerror(err)));
+  }
+  return allowed_cpus();
+}
+
+}  // namespace rcvq
