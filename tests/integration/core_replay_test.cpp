@@ -71,6 +71,19 @@ void expect_notifications_bound_the_wakeups(const ModeResult& mode, uint64_t con
   }
 }
 
+// With sender and receiver on one CPU, the receiver drains each send while the sender
+// sleeps before the next. A sender that fell a whole gap behind (the VM's vCPU taken
+// by the hypervisor, which no priority inside the guest prevents) makes two sends
+// without that sleep, and they may merge into one segment or one wakeup. The per-send
+// counts are the plan's exactly when every send was less than a gap late.
+bool sender_slept_before_every_send(const json& metrics, double gap_us) {
+  const double max_late_us = metrics["send_lateness_ns"]["max"].get<double>() / 1e3;
+  if (max_late_us < gap_us) return true;
+  std::printf("[ NOTE ] the sender fell %.0f us behind its %.0f us gap: per-send counts checked as bounds only\n",
+              max_late_us, gap_us);
+  return false;
+}
+
 void expect_quickstart_physics(const Scenario& sc) {
   const RunOutcome out = run_in_memory(sc);
   ASSERT_TRUE(out.result.complete);
@@ -84,7 +97,8 @@ void expect_quickstart_physics(const Scenario& sc) {
   EXPECT_EQ(base["frames"], 75);
   EXPECT_EQ(base["integrity"], "ok");
   EXPECT_EQ(lowat["integrity"], "ok");
-  EXPECT_GE(base["wakeups_per_frame"].get<double>(), 8.0);
+  if (sender_slept_before_every_send(base, 1000)) EXPECT_GE(base["wakeups_per_frame"].get<double>(), 8.9);
+  EXPECT_LE(base["wakeups_per_frame"].get<double>(), base["segments_per_frame_achieved"].get<double>() + 0.01);
   EXPECT_LE(lowat["wakeups_per_frame"].get<double>(), 2.2);
   EXPECT_LT(lowat["counts"]["recv_calls"].get<uint64_t>(), base["counts"]["recv_calls"].get<uint64_t>());
   EXPECT_GE(lowat["setsockopt_per_frame"].get<double>(), 1.0);
@@ -98,7 +112,8 @@ void expect_quickstart_physics(const Scenario& sc) {
     const double planned = (*m)["segments_per_frame_planned"].get<double>();
     EXPECT_NEAR(planned, 9.0, 1e-9);
     ASSERT_TRUE((*m)["segments_per_frame_achieved"].is_number());
-    EXPECT_NEAR((*m)["segments_per_frame_achieved"].get<double>(), planned, planned * 0.05);
+    if (sender_slept_before_every_send(*m, 1000))
+      EXPECT_NEAR((*m)["segments_per_frame_achieved"].get<double>(), planned, 0.01);
     ASSERT_TRUE((*m)["cpu_us_per_frame"].is_number()) << (*m)["unavailable"];
     EXPECT_GT((*m)["cpu_us_per_frame"].get<double>(), 0.0);
     ASSERT_TRUE((*m)["cpu_rusage_us_per_frame"].is_number()) << (*m)["unavailable"];
@@ -149,10 +164,15 @@ TEST(CoreReplay, BackToBackSegmentsCoalesceIntoFewerWakeups) {
               burst_metrics["segments_per_frame_achieved"].get<double>(),
               spaced_metrics["wakeups_per_frame"].get<double>(),
               spaced_metrics["segments_per_frame_achieved"].get<double>());
-  EXPECT_NEAR(burst_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
-  EXPECT_NEAR(spaced_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.15);
   EXPECT_LE(burst_metrics["wakeups_per_frame"].get<double>(), 1.05);
-  EXPECT_GE(spaced_metrics["wakeups_per_frame"].get<double>(), 2.8);
+  if (sender_slept_before_every_send(burst_metrics, 1000))
+    EXPECT_NEAR(burst_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.01);
+  if (sender_slept_before_every_send(spaced_metrics, 1000)) {
+    EXPECT_NEAR(spaced_metrics["segments_per_frame_achieved"].get<double>(), 3.0, 0.01);
+    EXPECT_GE(spaced_metrics["wakeups_per_frame"].get<double>(), 2.95);
+  }
+  EXPECT_LE(spaced_metrics["wakeups_per_frame"].get<double>(),
+            spaced_metrics["segments_per_frame_achieved"].get<double>() + 0.01);
   ASSERT_FALSE(burst_run.result.warnings.empty());
   EXPECT_NE(burst_run.result.warnings[0].find("segments/frame achieved"), std::string::npos);
 }
