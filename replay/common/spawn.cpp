@@ -18,6 +18,13 @@ ChildSignalDefaults::ChildSignalDefaults() {
   posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+void ChildSignalDefaults::new_process_group() {
+  short flags = 0;
+  posix_spawnattr_getflags(&attr_, &flags);
+  posix_spawnattr_setpgroup(&attr_, 0);
+  posix_spawnattr_setflags(&attr_, short(flags | POSIX_SPAWN_SETPGROUP));
+}
+
 ChildSignalDefaults::~ChildSignalDefaults() { posix_spawnattr_destroy(&attr_); }
 
 }  // namespace rcvq

@@ -13,6 +13,10 @@ class ChildSignalDefaults {
   ChildSignalDefaults(const ChildSignalDefaults&) = delete;
   ChildSignalDefaults& operator=(const ChildSignalDefaults&) = delete;
 
+  // The child leads a process group of its own: a terminal's Ctrl-C then reaches only
+  // this process, which can end what the child does in order.
+  void new_process_group();
+
   const posix_spawnattr_t* get() const { return &attr_; }
 
  private:

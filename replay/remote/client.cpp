@@ -20,6 +20,7 @@
 #include "common/build_info.hpp"
 #include "common/clock.hpp"
 #include "common/fd.hpp"
+#include "common/spawn.hpp"
 #include "common/stop.hpp"
 #include "probes/host_probe.hpp"
 #include "remote/agent.hpp"
@@ -190,22 +191,13 @@ class RemoteClient : public RemoteReceiver {
     posix_spawn_file_actions_adddup2(&actions, child_out.get(), STDOUT_FILENO);
     // ssh gets a fresh signal state and its own process group: Ctrl-C reaches this
     // process, which then ends the session in order instead of losing the channel.
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) sigaddset(&defaults, sig);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    ChildSignalDefaults attr;
+    attr.new_process_group();
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    const int rc = posix_spawnp(&ssh_pid_, "ssh", &actions, &attr, args.data(), environ);
+    const int rc = posix_spawnp(&ssh_pid_, "ssh", &actions, attr.get(), args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
     if (rc != 0) {
       ssh_pid_ = -1;
       throw RunError(fmt::format("cannot start ssh (install openssh-client): {}", std::strerror(rc)));
@@ -285,19 +277,7 @@ class RemoteClient : public RemoteReceiver {
     const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
     channel_->send({{"type", "start"}, {"t0_ns", t0 + offset}, {"deadline_ns", deadline + offset}});
     progress.schedule(plan.frames.size(), t0, plan.duration_ns());
-    std::vector<int64_t> sent_ns;
-    std::vector<int> sender_cpus;
-    std::exception_ptr sender_error;
-    std::thread sender([&] {
-      try {
-        apply_realtime_priority(sc.receiver.realtime_priority, "sender");
-        sender_cpus = pin_calling_thread(sc.sender.cpu, "sender");
-        replayer->replay(plan, t0, sent_ns, stop);
-        replayer->finish();
-      } catch (...) {
-        sender_error = std::current_exception();
-      }
-    });
+    SenderThread sender(sc, *replayer, plan, t0, stop);
     sender.join();
     if (stop.requested()) {
       channel_->send({{"type", "stop"}});
@@ -305,17 +285,17 @@ class RemoteClient : public RemoteReceiver {
       lost_ = true;  // the agent ended the session
       throw RunError("interrupted");
     }
-    std::vector<int64_t> sent_on_agent_clock(sent_ns.size(), 0);
-    for (size_t i = 0; i < sent_ns.size(); ++i)
-      if (sent_ns[i] != 0) sent_on_agent_clock[i] = sent_ns[i] + offset;
+    std::vector<int64_t> sent_on_agent_clock(sender.sent_ns.size(), 0);
+    for (size_t i = 0; i < sender.sent_ns.size(); ++i)
+      if (sender.sent_ns[i] != 0) sent_on_agent_clock[i] = sender.sent_ns[i] + offset;
     channel_->send({{"type", "sent"}, {"sent_ns", sent_on_agent_clock}}, kSetupTimeoutMs);
     const int wait_ms = int((deadline - monotonic_ns() + kResultGraceNs) / 1'000'000);
     const json reply = channel_->expect("repetition", std::max(wait_ms, 1000), "waiting for " + mode + "'s measurements");
-    if (sender_error) std::rethrow_exception(sender_error);
+    if (sender.error) std::rethrow_exception(sender.error);
 
     ModeRepetition rep = repetition_from_json(reply.at("repetition"));
     rep.extra["sender"] = replayer->stats();
-    rep.extra["affinity"]["sender"] = sender_cpus;
+    rep.extra["affinity"]["sender"] = sender.cpus;
     rep.extra["clock"] = {{"offset_ns", offset},
                           {"uncertainty_ns", clock.uncertainty_ns()},
                           {"round_trip_ns", clock.round_trip_ns()},

@@ -98,9 +98,11 @@ json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
 }
 
 // Before anything runs: a CPU the process may not use would fail every repetition.
-void check_pinning(const Scenario& sc) {
+// A remote receiver's CPU is the other host's to check.
+void check_pinning(const Scenario& sc, bool receiver_here) {
   const std::vector<int> allowed = allowed_cpus();
-  for (auto [key, cpu] : {std::pair{"receiver.cpu", sc.receiver.cpu}, {"sender.cpu", sc.sender.cpu}})
+  for (auto [key, cpu] : {std::pair{"receiver.cpu", receiver_here ? sc.receiver.cpu : std::nullopt},
+                          {"sender.cpu", sc.sender.cpu}})
     if (cpu && std::find(allowed.begin(), allowed.end(), int(*cpu)) == allowed.end())
       throw InputError(fmt::format("{}: {} {} is not a CPU this process may run on (allowed: {})", sc.path, key,
                                    *cpu, fmt::join(allowed, ",")));
@@ -183,19 +185,8 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
   progress.schedule(plan.frames.size(), t0, plan.duration_ns());
   harness.publish_frames_to(&progress.frames_received());
-  std::vector<int64_t> sent_ns;
-  std::vector<int> sender_cpus, receiver_cpus;
-  std::exception_ptr sender_error;
-  std::thread sender([&] {
-    try {
-      apply_realtime_priority(sc.receiver.realtime_priority, "sender");
-      sender_cpus = pin_calling_thread(sc.sender.cpu, "sender");
-      replayer->replay(plan, t0, sent_ns, stop);
-      replayer->finish();
-    } catch (...) {
-      sender_error = std::current_exception();
-    }
-  });
+  std::vector<int> receiver_cpus;
+  SenderThread sender(sc, *replayer, plan, t0, stop);
   std::exception_ptr receiver_error;
   // The receiver loop gets its own thread so its rusage covers nothing else.
   std::thread receiver([&] {
@@ -214,13 +205,13 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     std::rethrow_exception(receiver_error);
   }
   sender.join();
-  if (sender_error) std::rethrow_exception(sender_error);
+  if (sender.error) std::rethrow_exception(sender.error);
   if (harness.stopped()) throw RunError("interrupted");
   if (harness.timed_out())
     throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
-  ModeRepetition rep = harness.measurements(plan, t0, sent_ns);
+  ModeRepetition rep = harness.measurements(plan, t0, sender.sent_ns);
   rep.extra["sender"] = replayer->stats();
-  rep.extra["affinity"] = {{"receiver", receiver_cpus}, {"sender", sender_cpus}};
+  rep.extra["affinity"] = {{"receiver", receiver_cpus}, {"sender", sender.cpus}};
   mode->finish(plan, rep);
   return rep;
 }
@@ -281,7 +272,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.scenario = {{"name", sc.name}, {"path", sc.path}, {"config", yaml_to_json(YAML::Load(sc.yaml))}};
   result.host = describe_host();
   result.timing = timing_comparability(result.host);
-  check_pinning(sc);
+  check_pinning(sc, settings.remote == nullptr);
   result.pinning = pinning_json(sc);
 
   const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;

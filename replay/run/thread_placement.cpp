@@ -44,4 +44,18 @@ std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thr
   return allowed_cpus();
 }
 
+SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
+                           const StopSignal& stop) {
+  thread_ = std::thread([this, &sc, &replayer, &plan, t0_ns, &stop] {
+    try {
+      apply_realtime_priority(sc.receiver.realtime_priority, "sender");
+      cpus = pin_calling_thread(sc.sender.cpu, "sender");
+      replayer.replay(plan, t0_ns, sent_ns, stop);
+      replayer.finish();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+}
+
 }  // namespace rcvq

@@ -1,7 +1,14 @@
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <optional>
+#include <thread>
 #include <vector>
+
+#include "common/stop.hpp"
+#include "plan/plan.hpp"
+#include "scenario/scenario.hpp"
+#include "transport/network.hpp"
 
 namespace rcvq {
 
@@ -15,5 +22,27 @@ std::vector<int> allowed_cpus();
 // Pins the calling thread to `cpu` when given (like iperf3 -A); returns the CPUs it may
 // use afterwards. Throws RunError.
 std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread);
+
+// The sending half of one repetition on a thread of its own, at the scenario's SCHED_FIFO
+// priority and pinning: replays the plan from t0_ns, then ends every connection.
+class SenderThread {
+ public:
+  SenderThread(const Scenario& scenario, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
+               const StopSignal& stop);
+  ~SenderThread() { join(); }
+  SenderThread(const SenderThread&) = delete;
+  SenderThread& operator=(const SenderThread&) = delete;
+
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // After join(): what the replayer recorded, the CPUs the thread could use, its error.
+  std::vector<int64_t> sent_ns;
+  std::vector<int> cpus;
+  std::exception_ptr error;
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace rcvq
