@@ -15,6 +15,9 @@
 
 
 struct skb_layout_counts counts = {};
+// Only segments to this TCP port (network byte order) when set: on a real NIC other
+// traffic (the control connection, ssh) must not count as the run's.
+const volatile __u16 only_dport = 0;
 
 SEC("tc")
 int skb_layout(struct __sk_buff *skb) {
@@ -32,6 +35,11 @@ int skb_layout(struct __sk_buff *skb) {
     return TC_ACT_OK;
   }
   if (proto != IPPROTO_TCP_NUM) return TC_ACT_OK;
+  if (only_dport) {
+    __u16 dport;
+    if (bpf_skb_load_bytes(skb, ETH_HLEN + ip_len + 2, &dport, 2)) return TC_ACT_OK;
+    if (dport != only_dport) return TC_ACT_OK;
+  }
   __u8 doff;
   if (bpf_skb_load_bytes(skb, ETH_HLEN + ip_len + 12, &doff, 1)) return TC_ACT_OK;
   __sync_fetch_and_add(&counts.tcp_skbs, 1);

@@ -34,6 +34,7 @@
 #include "remote/nic.hpp"
 #include "run/thread_placement.hpp"
 #include "transport/network.hpp"
+#include "transport/tap/skb_layout_probe.hpp"
 
 namespace rcvq::remote {
 namespace {
@@ -170,8 +171,13 @@ class Session {
     std::string address = data_address_;
     if (!sc_->transport.remote_device.empty())
       address = device_address(sc_->transport.remote_device, Endpoint::parse(data_address_, 0).family());
-    const Endpoint endpoint = Endpoint::parse(address, free_port(address));
-    net_ = std::make_unique<AgentNetwork>(endpoint, describe_nic(device_of_address(address), address));
+    const uint16_t port = free_port(address);
+    const Endpoint endpoint = Endpoint::parse(address, port);
+    const std::string device = device_of_address(address);
+    layout_.reset();
+    net_ = std::make_unique<AgentNetwork>(endpoint, describe_nic(device, address));
+    // Whether payload really arrives in page frags (header/data split) on this NIC.
+    layout_ = std::make_unique<tap::SkbLayoutProbe>(net_->receiver_netns(), device, port);
     data_ready_ = std::make_unique<DataReadyProbe>(false);
     softirq_ = std::make_unique<NetSoftirqProbe>();
     json unsupported = json::object();
@@ -219,6 +225,7 @@ class Session {
     if (!harness_) throw InputError("start before accept");
     const int64_t t0 = request.at("t0_ns").get<int64_t>();
     const int64_t deadline = request.at("deadline_ns").get<int64_t>();
+    const tap::SkbLayout layout_start = layout_->read();
     StopSignal finished;  // the receiver thread is done, one way or the other
     StopSignal session_stop;
     std::vector<int> receiver_cpus;
@@ -273,6 +280,15 @@ class Session {
     const std::vector<int64_t> sent_ns = sent.at("sent_ns").get<std::vector<int64_t>>();
     ModeRepetition rep = harness_->measurements(*plan_, t0, sent_ns);
     rep.extra["affinity"] = {{"receiver", receiver_cpus}};
+    if (layout_->available()) {
+      const tap::SkbLayout seen = layout_->read() - layout_start;
+      rep.extra["skb_layout"] = seen.to_json();
+      rep.extra["hds"] = {{"nic_tcp_data_split", net_->describe()["tcp_data_split"]},
+                          {"payload_in_frags", seen.data_skbs > 0 && seen.payload_in_frags == seen.data_skbs}};
+    } else {
+      rep.extra["skb_layout"] = nullptr;
+      rep.extra["skb_layout_reason"] = layout_->unavailable_reason();
+    }
     mode_->finish(*plan_, rep);
     harness_.reset();
     mode_.reset();
@@ -287,6 +303,7 @@ class Session {
   std::optional<Scenario> sc_;
   std::optional<ReplayPlan> plan_;
   std::unique_ptr<AgentNetwork> net_;
+  std::unique_ptr<tap::SkbLayoutProbe> layout_;  // on net_'s namespace: declared after it, gone before it
   std::unique_ptr<DataReadyProbe> data_ready_;
   std::unique_ptr<NetSoftirqProbe> softirq_;
   std::unique_ptr<ReceiverMode> mode_;

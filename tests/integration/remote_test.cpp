@@ -34,6 +34,15 @@ constexpr const char* kReceiverAddress = "198.18.9.2";
 constexpr int kSshPort = 2222;
 constexpr int kListenPort = 7399;
 
+std::string command_output(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
+
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -261,6 +270,22 @@ TEST_F(TwoHosts, OverSshEveryModeRunsLikeOnOneMachineAndReportsBothHosts) {
       else
         EXPECT_LE(clock["uncertainty_ns"].get<double>(), rep["latency_ns"]["p50"].get<double>()) << mode;
     }
+  // The skb-layout probe on the receiver's device counts the data connection alone:
+  // every stream byte arrives at least once, and the control connection's bytes (the
+  // send times alone are kilobytes) are not among them.
+  const uint64_t stream_bytes = run["plan"]["stream_bytes"].get<uint64_t>();
+  for (const auto& [mode, m] : run["modes"].items())
+    for (const json& rep : m["repetitions"]) {
+      const json& layout = rep["extra"]["skb_layout"];
+      ASSERT_TRUE(layout.is_object()) << mode << ": " << rep["extra"].value("skb_layout_reason", "");
+      EXPECT_GE(layout["payload_bytes"].get<uint64_t>(), stream_bytes) << mode;
+      EXPECT_LT(layout["payload_bytes"].get<uint64_t>(), stream_bytes + 4096) << mode;
+      EXPECT_EQ(layout["payload_in_frags"].get<uint64_t>() + layout["payload_linear"].get<uint64_t>() +
+                    layout["payload_mixed"].get<uint64_t>(),
+                layout["data_skbs"].get<uint64_t>());
+      EXPECT_EQ(rep["extra"]["hds"]["payload_in_frags"],
+                layout["data_skbs"].get<uint64_t>() == layout["payload_in_frags"].get<uint64_t>());
+    }
   expect_like_veth(run);
   // The run.json contract is unchanged: report, compare and gate take it as it is.
   const std::string remote_dir = (dir_ / "remote").string(), veth_dir = (dir_ / "veth").string();
@@ -303,14 +328,12 @@ TEST_F(TwoHosts, AnAgentKilledMidRunLeavesAnIncompleteRunAndNothingBehind) {
   for (const json& w : run["warnings"]) told = told || w.get<std::string>().find("receiver host was lost") != std::string::npos;
   EXPECT_TRUE(told) << run["warnings"].dump();
   // Nothing of the run is left: no ssh on the sender's side, only the sshd listener on
-  // the receiver's, which listens on nothing but its own port.
+  // the receiver's, which listens on nothing but its own port. (The skb-layout tc
+  // filter is the one thing a SIGKILL leaves, as tc filters outlive their process; the
+  // listen test checks that a stopped agent removes it.)
   EXPECT_TRUE(wait_for([&] { return pids_in(sender_ns_).empty(); }, 10));
   EXPECT_TRUE(wait_for([&] { return pids_in(receiver_ns_, sshd_pid()).empty(); }, 10));
-  FILE* p = popen(fmt("ip netns exec {} ss -Htln", receiver_ns_).c_str(), "r");
-  std::string listening;
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) listening += buf;
-  if (p) pclose(p);
+  const std::string listening = command_output(fmt("ip netns exec {} ss -Htln", receiver_ns_));
   EXPECT_EQ(listening.find(":" + std::to_string(kSshPort)) != std::string::npos, true) << listening;
   EXPECT_EQ(std::count(listening.begin(), listening.end(), '\n'), 1) << listening;
 }
@@ -365,6 +388,9 @@ TEST_F(TwoHosts, AListenAgentServesATokenHolderAndTurnsOthersAway) {
   kill(agent->pid(), SIGTERM);
   EXPECT_EQ(agent->wait(20), 130) << agent->output();
   EXPECT_EQ(first.wait(60), 1) << first.output();
+  // Its skb-layout filter and the clsact qdisc it added are gone from the device.
+  EXPECT_EQ(command_output(fmt("ip netns exec {} tc qdisc show dev rqrr0 ingress", receiver_ns_)), "");
+  EXPECT_EQ(command_output(fmt("ip netns exec {} tc filter show dev rqrr0 ingress", receiver_ns_)), "");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "transport/tap/skb_layout_probe.hpp"
 
+#include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
 
@@ -36,7 +37,14 @@ nlohmann::json SkbLayout::to_json() const {
           {"linear_payload_bytes", linear_payload_bytes}};
 }
 
-SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device) {
+SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device) { attach(ns, device, 0); }
+
+SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device, uint16_t port) {
+  attach(ns, device, port);
+  if (skel_) detach_ns_ = &ns;
+}
+
+void SkbLayoutProbe::attach(const Netns& ns, const std::string& device, uint16_t port) {
   // Netlink (tc) and if_nametoindex act in the calling thread's namespace.
   NetnsGuard inside(ns);
   const unsigned ifindex = if_nametoindex(device.c_str());
@@ -44,9 +52,15 @@ SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device) {
     reason_ = fmt::format("no device {} in the receiver namespace", device);
     return;
   }
-  skb_layout* skel = skb_layout__open_and_load();
+  skb_layout* skel = skb_layout__open();
   if (!skel) {
-    reason_ = fmt::format("loading bpf/skb_layout.bpf.c failed: {}", std::strerror(errno));
+    reason_ = fmt::format("opening bpf/skb_layout.bpf.c failed: {}", std::strerror(errno));
+    return;
+  }
+  skel->rodata->only_dport = htons(port);
+  if (int err = skb_layout__load(skel)) {
+    reason_ = fmt::format("loading bpf/skb_layout.bpf.c failed: {}", std::strerror(-err));
+    skb_layout__destroy(skel);
     return;
   }
   bpf_tc_hook hook{};
@@ -59,20 +73,45 @@ SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device) {
     skb_layout__destroy(skel);
     return;
   }
+  const bool created_qdisc = err == 0;
   bpf_tc_opts opts{};
   opts.sz = sizeof opts;
   opts.prog_fd = bpf_program__fd(skel->progs.skb_layout);
   err = bpf_tc_attach(&hook, &opts);
   if (err) {
     reason_ = fmt::format("attaching the tc ingress program on {} failed: {}", device, std::strerror(-err));
+    if (created_qdisc && port) {
+      hook.attach_point = bpf_tc_attach_point(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);
+    }
     skb_layout__destroy(skel);
     return;
   }
-  // The filter lives as long as the device; the namespace's end removes both.
+  // Without a port the device is the tool's own (a TAP): the filter lives as long as
+  // the device, and the namespace's end removes both.
+  ifindex_ = int(ifindex);
+  handle_ = opts.handle;
+  priority_ = opts.priority;
+  created_qdisc_ = created_qdisc;
   skel_ = skel;
 }
 
 SkbLayoutProbe::~SkbLayoutProbe() {
+  if (detach_ns_) {
+    NetnsGuard inside(*detach_ns_);
+    bpf_tc_hook hook{};
+    hook.sz = sizeof hook;
+    hook.ifindex = ifindex_;
+    hook.attach_point = BPF_TC_INGRESS;
+    bpf_tc_opts opts{};
+    opts.sz = sizeof opts;
+    opts.handle = handle_;
+    opts.priority = priority_;
+    bpf_tc_detach(&hook, &opts);
+    // Both attach points name the qdisc itself; ingress alone would only flush filters.
+    hook.attach_point = bpf_tc_attach_point(BPF_TC_INGRESS | BPF_TC_EGRESS);
+    if (created_qdisc_) bpf_tc_hook_destroy(&hook);
+  }
   if (skel_) skb_layout__destroy(skel_);
 }
 

@@ -24,6 +24,10 @@ class SkbLayoutProbe {
   // Never throws for a host that refuses BPF or tc: available() is then false and
   // unavailable_reason() says why.
   SkbLayoutProbe(const Netns& ns, const std::string& device);
+  // On a device that outlives this process (a real NIC): counts only TCP segments to
+  // `port` and removes its filter (and the clsact qdisc, when it added one) on
+  // destruction. `ns` must outlive the probe.
+  SkbLayoutProbe(const Netns& ns, const std::string& device, uint16_t port);
   ~SkbLayoutProbe();
   SkbLayoutProbe(const SkbLayoutProbe&) = delete;
   SkbLayoutProbe& operator=(const SkbLayoutProbe&) = delete;
@@ -33,8 +37,15 @@ class SkbLayoutProbe {
   SkbLayout read() const;
 
  private:
+  void attach(const Netns& ns, const std::string& device, uint16_t port);
+
   ::skb_layout* skel_ = nullptr;
   std::string reason_;
+  // Set when the filter must go with the probe: the namespace, device and filter to detach.
+  const Netns* detach_ns_ = nullptr;
+  int ifindex_ = 0;
+  uint32_t handle_ = 0, priority_ = 0;
+  bool created_qdisc_ = false;
 };
 
 }  // namespace rcvq::tap
