@@ -45,7 +45,7 @@ constexpr int kIdleTimeoutMs = 300'000;
 // Receiving a plan, probing the host and loading probes.
 constexpr int kSetupTimeoutMs = 60'000;
 // Beyond the repetition's own deadline: the client's last sends and its message.
-constexpr int64_t kSentGraceNs = 30'000'000'000;
+constexpr int64_t kSentGraceNs = 10'000'000'000;
 
 int claimed_protocol_version() {
   const char* claimed = std::getenv(kTestProtocolVersionEnv);
@@ -435,6 +435,7 @@ int serve_listen(const std::string& address, const std::string& token_file) {
     socklen_t local_len = sizeof local;
     getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
     const std::string client_address = address_text(peer);
+    keep_alive(client.get());
     StopSignal session_over;
     std::thread doorman(turn_away_while_busy, listener.get(), session_over.fd(), client_address);
     try {

@@ -90,6 +90,7 @@ Fd connect_tcp(const AgentAddress& a) {
       continue;
     }
     freeaddrinfo(found);
+    keep_alive(fd.get());
     return fd;
   }
   freeaddrinfo(found);
@@ -174,6 +175,9 @@ class RemoteClient : public RemoteReceiver {
     if (address_.port) argv.insert(argv.end(), {"-p", std::to_string(address_.port)});
     for (const std::string& o : split_words(std::getenv("RCVQBENCH_SSH_OPTIONS"))) argv.push_back(o);
     argv.insert(argv.end(), options.ssh_options.begin(), options.ssh_options.end());
+    // After the user's (ssh keeps an option's first value): a cut network ends ssh, and
+    // with it the control channel, within ~6 s.
+    argv.insert(argv.end(), {"-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3"});
     argv.push_back(address_.user.empty() ? address_.host : address_.user + "@" + address_.host);
     std::string remote = options.remote_command;
     if (remote.empty()) remote = std::getenv("RCVQBENCH_REMOTE_COMMAND") ? std::getenv("RCVQBENCH_REMOTE_COMMAND") : "rcvqbench";
@@ -277,8 +281,28 @@ class RemoteClient : public RemoteReceiver {
     const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
     channel_->send({{"type", "start"}, {"t0_ns", t0 + offset}, {"deadline_ns", deadline + offset}});
     progress.schedule(plan.frames.size(), t0, plan.duration_ns());
-    SenderThread sender(sc, *replayer, plan, t0, stop);
+    // The sender stops on the run's stop, a control channel that ends (the agent died,
+    // the network was cut: ssh's keep-alives notice) or a deadline long past.
+    StopSignal sender_stop;
+    SenderThread sender(sc, *replayer, plan, t0, sender_stop);
+    const int64_t give_up = deadline + kResultGraceNs;
+    bool agent_spoke = false, gave_up = false;
+    while (!sender.finished() && !stop.requested()) {
+      if ((gave_up = monotonic_ns() > give_up)) break;
+      // The agent says nothing while it receives: anything now ends the repetition.
+      if ((agent_spoke = channel_->readable(20, {stop.fd()}))) break;
+    }
+    if (!sender.finished()) sender_stop.request();
     sender.join();
+    if (agent_spoke) {
+      const json message = channel_->receive(Channel::kDefaultTimeoutMs, "receiving " + mode);
+      if (message["type"] == "error") throw PeerError(message.value("message", "unspecified error"));
+      throw ChannelError(fmt::format("{} sent '{}' while receiving {}", channel_->peer(),
+                                     message["type"].get<std::string>(), mode));
+    }
+    if (gave_up)
+      throw ChannelError(fmt::format("the data connection to {} made no progress until {:.0f} s past the plan's end",
+                                     data_.text, double(give_up - t0 - plan.duration_ns()) / 1e9));
     if (stop.requested()) {
       channel_->send({{"type", "stop"}});
       channel_->expect("stopped", Channel::kDefaultTimeoutMs, "stopping the agent");

@@ -1,6 +1,8 @@
 #include "remote/protocol.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -152,6 +154,25 @@ json Channel::receive(int timeout_ms, std::string_view step, std::vector<int> wa
   if (message.is_discarded() || !message.is_object() || !message.contains("type") || !message["type"].is_string())
     throw ChannelError(fmt::format("{} sent something that is not a control message while {}", peer_, step));
   return message;
+}
+
+bool Channel::readable(int timeout_ms, const std::vector<int>& wake_fds) {
+  std::vector<pollfd> fds{{in_, POLLIN, 0}};
+  for (int fd : wake_fds) fds.push_back({fd, POLLIN, 0});
+  const int ready = poll(fds.data(), fds.size(), timeout_ms);
+  if (ready < 0 && errno != EINTR) throw_errno("poll on the control channel");
+  return ready > 0 && fds[0].revents != 0;
+}
+
+void keep_alive(int fd) {
+  // Probes after 2 s of silence, 1 s apart, 5 unanswered: a dead peer in ~7 s.
+  const int on = 1, idle = 2, interval = 1, count = 5;
+  const unsigned user_timeout_ms = 10'000;  // unacknowledged data
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
 }
 
 json Channel::expect(std::string_view type, int timeout_ms, std::string_view step) {

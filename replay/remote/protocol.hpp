@@ -63,6 +63,9 @@ class Channel {
   // The next message, within `timeout_ms`; `step` says what was awaited, for the error.
   // Also returns early, with a null json, when one of `wake_fds` becomes readable.
   json receive(int timeout_ms, std::string_view step, std::vector<int> wake_fds = {});
+  // Whether a message (or the end of the connection) is waiting, within `timeout_ms`;
+  // false also when one of `wake_fds` became readable first.
+  bool readable(int timeout_ms, const std::vector<int>& wake_fds = {});
   // receive() of a message of `type`; an error message throws PeerError with its text.
   json expect(std::string_view type, int timeout_ms, std::string_view step);
   const std::string& peer() const { return peer_; }
@@ -77,6 +80,9 @@ class Channel {
   int in_, out_;
   std::string peer_;
 };
+
+// A control connection over TCP notices a cut network within seconds, not hours.
+void keep_alive(int socket_fd);
 
 // An error message as both sides print it.
 json error_message(const std::string& text);

@@ -55,6 +55,7 @@ SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, const ReplayP
     } catch (...) {
       error = std::current_exception();
     }
+    finished_.store(true, std::memory_order_release);
   });
 }
 

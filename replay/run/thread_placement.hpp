@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -36,12 +37,15 @@ class SenderThread {
   void join() {
     if (thread_.joinable()) thread_.join();
   }
+  // The thread has replayed (or failed); join() then returns at once.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
   // After join(): what the replayer recorded, the CPUs the thread could use, its error.
   std::vector<int64_t> sent_ns;
   std::vector<int> cpus;
   std::exception_ptr error;
 
  private:
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 

@@ -127,7 +127,8 @@ class TwoHosts : public ::testing::Test {
     write_file(dir_ / "sshd_config", fmt("Port {}\nListenAddress {}\nHostKey {}/host_key\n"
                                          "AuthorizedKeysFile {}/authorized_keys\nPermitRootLogin prohibit-password\n"
                                          "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                                         "UsePAM no\nPidFile {}/sshd.pid\n",
+                                         "UsePAM no\nPidFile {}/sshd.pid\nClientAliveInterval 2\n"
+                                         "ClientAliveCountMax 3\n",
                                          kSshPort, kReceiverAddress, d, d, d));
     fs::create_directories("/run/sshd");  // sshd's privilege separation directory
     // The agent records its pid, then becomes rcvqbench.
@@ -149,7 +150,7 @@ class TwoHosts : public ::testing::Test {
                "source: {synthetic: {frames: 20000, payload: 1000}}\n"
                "segmentation: {cut: {chunks: 2}, frame_gap_us: 500}\n"
                "receiver: {modes: [baseline]}\n"
-               "run: {repetitions: 2}\n");
+               "run: {repetitions: 2, timeout_s: 5}\n");
     write_file(dir_ / "token", "s3cret-for-this-test\n");
     write_file(dir_ / "wrong-token", "not-it\n");
   }
@@ -336,6 +337,32 @@ TEST_F(TwoHosts, AnAgentKilledMidRunLeavesAnIncompleteRunAndNothingBehind) {
   const std::string listening = command_output(fmt("ip netns exec {} ss -Htln", receiver_ns_));
   EXPECT_EQ(listening.find(":" + std::to_string(kSshPort)) != std::string::npos, true) << listening;
   EXPECT_EQ(std::count(listening.begin(), listening.end(), '\n'), 1) << listening;
+}
+
+TEST_F(TwoHosts, ANetworkCutMidRunEndsBothSidesAndLeavesAnIncompleteRun) {
+  Background client(ssh_env() + " " +
+                        in_sender(fmt("run {0}/long.yaml --remote {1} --quiet --results-dir {0}/cut", dir_.string(),
+                                      ssh_url())),
+                    dir_ / "client.log");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(dir_ / "agent.pid") && slurp(dir_ / "agent.pid").size() > 1; }, 20))
+      << client.output();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  sh(fmt("ip -n {} link set rqrs0 down", sender_ns_));
+  // ssh's keep-alives end the control channel; the sender stops with it.
+  EXPECT_EQ(client.wait(60), 1) << client.output();
+  const json run = run_json("cut");
+  EXPECT_EQ(run["complete"], false);
+  bool told = false;
+  for (const json& w : run["warnings"]) told = told || w.get<std::string>().find("receiver host was lost") != std::string::npos;
+  EXPECT_TRUE(told) << run["warnings"].dump();
+  EXPECT_TRUE(wait_for([&] { return pids_in(sender_ns_).empty(); }, 10));
+  // The agent hears nothing either: it gives up past its deadline and removes what it
+  // made (and sshd's own keep-alives end its session process).
+  const pid_t agent = pid_t(std::atoi(slurp(dir_ / "agent.pid").c_str()));
+  EXPECT_TRUE(wait_for([&] { return kill(agent, 0) != 0; }, 60)) << "the agent outlived a cut network";
+  EXPECT_TRUE(wait_for([&] { return pids_in(receiver_ns_, sshd_pid()).empty(); }, 20));
+  EXPECT_EQ(command_output(fmt("ip netns exec {} tc filter show dev rqrr0 ingress", receiver_ns_)), "");
+  EXPECT_EQ(command_output(fmt("ip netns exec {} tc qdisc show dev rqrr0 ingress", receiver_ns_)), "");
 }
 
 TEST_F(TwoHosts, AClientKilledMidRunEndsTheAgent) {
