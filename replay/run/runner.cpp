@@ -324,8 +324,13 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.transport = remote ? remote->transport : network->describe();
   // Counts only: autolowat-model records its arrivals through a probe of its own, and
   // a ring buffer here would fill with events nobody reads.
-  DataReadyProbe data_ready(false);
-  NetSoftirqProbe softirq;
+  // (A remote receiver host loads its own.)
+  std::optional<DataReadyProbe> data_ready;
+  std::optional<NetSoftirqProbe> softirq;
+  if (!remote) {
+    data_ready.emplace(false);
+    softirq.emplace();
+  }
   ProgressReporter progress(ProgressReporter::style_for(stderr, settings.quiet));
 
   auto go_on = [&] { return !stop.requested() && outcome.receiver_lost.empty(); };
@@ -336,7 +341,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
       progress.begin(m.mode, rep + 1, sc.run.repetitions);
       try {
         m.repetitions.push_back(remote ? settings.remote->run_once(m.mode, plan, progress)
-                                       : run_once(sc, plan, *network, *runnable[i], data_ready, softirq, progress));
+                                       : run_once(sc, plan, *network, *runnable[i], *data_ready, *softirq, progress));
         ModeRepetition& r = m.repetitions.back();
         if (rep > 0) r.timeline = {};  // the report draws the first; more only bloat run.json
         progress.finished(r.frames, r.frames ? double(r.counters.wakeups) / double(r.frames) : 0.0, r.integrity_ok);
