@@ -3,6 +3,7 @@
 #include "remote/client.hpp"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "common/stop.hpp"
 #include "probes/host_probe.hpp"
 #include "remote/agent.hpp"
+#include "remote/nic.hpp"
 #include "remote/protocol.hpp"
 #include "report/progress.hpp"
 #include "run/thread_placement.hpp"
@@ -40,6 +42,8 @@ constexpr int kClockSamples = 16;
 // agent's receiver thread must be in place first, also over a slow ssh channel.
 constexpr int64_t kRemoteStartDelayNs = 200'000'000;
 constexpr int kConnectTimeoutMs = 10'000;
+// A data connection's handshake: a lost SYN is sent again after 1 s and 3 s.
+constexpr int kDataConnectTimeoutMs = 5'000;
 constexpr int kSetupTimeoutMs = 120'000;
 // ssh's own handshake and login before the agent answers.
 constexpr int kHelloTimeoutMs = 30'000;
@@ -149,7 +153,7 @@ class RemoteClient : public RemoteReceiver {
                      {"agent_version", agent_hello_.value("version", "")},
                      {"address", data_.text},
                      {"receiver", reply.at("transport")},
-                     {"sender", {{"host", describe_host()}, {"probe", probe_host().to_json()}}}};
+                     {"sender", {{"host", describe_host()}, {"probe", probe_host().to_json()}, {"nic", sender_nic()}}}};
       return s;
     });
   }
@@ -249,6 +253,26 @@ class RemoteClient : public RemoteReceiver {
     }
   }
 
+  // The device this host sends the data from: the one holding the source address the
+  // kernel picks towards the agent.
+  json sender_nic() const {
+    try {
+      Fd probe(socket(data_.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      if (probe.get() < 0 || ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&data_.addr), data_.len) != 0)
+        throw_errno("route to " + data_.text);
+      sockaddr_storage local{};
+      socklen_t len = sizeof local;
+      getsockname(probe.get(), reinterpret_cast<sockaddr*>(&local), &len);
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* a = local.ss_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      inet_ntop(local.ss_family, a, text, sizeof text);
+      return describe_nic(device_of_address(text), text);
+    } catch (const RunError& e) {
+      return {{"unavailable", e.what()}};
+    }
+  }
+
   ClockSample measure_clock() {
     std::vector<ClockSample> samples;
     for (int i = 0; i < kClockSamples; ++i) {
@@ -272,7 +296,7 @@ class RemoteClient : public RemoteReceiver {
     const int64_t offset = clock.offset_ns();
     channel_->send({{"type", "prepare"}, {"mode", mode}});
     channel_->expect("prepared", Channel::kDefaultTimeoutMs, "preparing " + mode);
-    std::unique_ptr<Replayer> replayer = make_socket_replayer(here_, data_, sc.segmentation);
+    std::unique_ptr<Replayer> replayer = make_socket_replayer(here_, data_, sc.segmentation, kDataConnectTimeoutMs);
     replayer->connect(sc.receiver.connections);
     channel_->send({{"type", "accept"}});
     channel_->expect("accepted", Channel::kDefaultTimeoutMs, "accepting the data connections");

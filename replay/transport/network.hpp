@@ -55,6 +55,7 @@ class Network {
 
 std::unique_ptr<Network> make_network(const Scenario& scenario);
 // The kernel-socket sender of loopback and veth, connecting from namespace `ns`.
-std::unique_ptr<Replayer> make_socket_replayer(const Netns& ns, Endpoint target, const Segmentation& segmentation);
+std::unique_ptr<Replayer> make_socket_replayer(const Netns& ns, Endpoint target, const Segmentation& segmentation,
+                                               int connect_timeout_ms);
 
 }  // namespace rcvq

@@ -64,8 +64,11 @@ void wait_until_running(const Netns& ns, const char* dev) {
 
 class SocketReplayer : public Replayer {
  public:
-  SocketReplayer(const Netns& ns, Endpoint target, const Segmentation& seg)
-      : ns_(ns), target_(std::move(target)), seg_(seg) {}
+  // A handshake between our own namespaces takes microseconds: 200 ms bounds connect()
+  // against a lost SYN, and a stop request waits no longer. Across hosts a lost SYN is
+  // sent again after 1 s, so they need more.
+  SocketReplayer(const Netns& ns, Endpoint target, const Segmentation& seg, int connect_timeout_ms = 200)
+      : ns_(ns), target_(std::move(target)), seg_(seg), connect_timeout_ms_(connect_timeout_ms) {}
   ~SocketReplayer() override {
     for (int fd : fds_) close(fd);
   }
@@ -83,9 +86,7 @@ class SocketReplayer : public Replayer {
         int mss = int(seg_.mss);
         if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) != 0) throw_errno("TCP_MAXSEG");
       }
-      // A handshake between our own namespaces takes microseconds: 200 ms bounds
-      // connect() against a lost SYN, and a stop request waits no longer.
-      timeval tv{0, 200'000};
+      timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       if (::connect(fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) != 0)
         throw_errno("connect to " + target_.text);
@@ -136,6 +137,7 @@ class SocketReplayer : public Replayer {
   const Netns& ns_;
   Endpoint target_;
   Segmentation seg_;
+  int connect_timeout_ms_;
   std::vector<int> fds_;
 };
 
@@ -241,8 +243,9 @@ Endpoint Endpoint::parse(const std::string& ip, uint16_t port) {
   return e;
 }
 
-std::unique_ptr<Replayer> make_socket_replayer(const Netns& ns, Endpoint target, const Segmentation& segmentation) {
-  return std::make_unique<SocketReplayer>(ns, std::move(target), segmentation);
+std::unique_ptr<Replayer> make_socket_replayer(const Netns& ns, Endpoint target, const Segmentation& segmentation,
+                                               int connect_timeout_ms) {
+  return std::make_unique<SocketReplayer>(ns, std::move(target), segmentation, connect_timeout_ms);
 }
 
 std::unique_ptr<Network> make_network(const Scenario& sc) {

@@ -282,6 +282,8 @@ TEST_F(TwoHosts, OverSshEveryModeRunsLikeOnOneMachineAndReportsBothHosts) {
   // Both hosts: here one kernel.
   EXPECT_EQ(run["host"]["kernel"], run["transport"]["sender"]["host"]["kernel"]);
   EXPECT_TRUE(run["transport"]["sender"]["probe"].is_object());
+  EXPECT_EQ(run["transport"]["sender"]["nic"]["device"], "rqrs0");
+  EXPECT_EQ(run["transport"]["sender"]["nic"]["address"], kSenderAddress);
   for (const auto& [mode, m] : run["modes"].items())
     for (const json& rep : m["repetitions"]) {
       const json& clock = rep["extra"]["clock"];
