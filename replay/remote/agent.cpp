@@ -3,21 +3,14 @@
 #include "remote/agent.hpp"
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
-#include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -55,7 +48,8 @@ int claimed_protocol_version() {
 // The receiver's side of the transport: this host's own namespace and address.
 class AgentNetwork : public Network {
  public:
-  AgentNetwork(Endpoint endpoint, nlohmann::json nic) : ns_(Netns::current()), endpoint_(std::move(endpoint)), nic_(std::move(nic)) {}
+  AgentNetwork(Endpoint endpoint, nlohmann::json nic)
+      : ns_(Netns::current()), endpoint_(std::move(endpoint)), nic_(std::move(nic)) {}
   const Netns& receiver_netns() const override { return ns_; }
   Endpoint listen_endpoint() const override { return endpoint_; }
   std::unique_ptr<Replayer> make_replayer(const Scenario&) override {
@@ -89,7 +83,7 @@ class Session {
       : ch_(channel), data_address_(std::move(data_address)), token_(std::move(token)) {}
 
   void run() {
-    if (!hello()) return;
+    hello();
     for (;;) {
       const json request = ch_.receive(kIdleTimeoutMs, "waiting for the client's next request", {global_stop().fd()});
       if (request.is_null()) return stopped_by_signal();
@@ -133,7 +127,7 @@ class Session {
     ch_.send(error_message("the agent was stopped by a signal"));
   }
 
-  bool hello() {
+  void hello() {
     const json hello = ch_.receive(Channel::kDefaultTimeoutMs, "waiting for the client's hello");
     const int ours = claimed_protocol_version();
     if (hello["type"] != "hello" || !hello.contains("protocol") || !hello["protocol"].is_number_integer()) {
@@ -160,7 +154,6 @@ class Session {
               {"commit", build_info().commit},
               {"host", describe_host()},
               {"probe", probe_.to_json()}});
-    return true;
   }
 
   void setup(const json& request) {
