@@ -73,6 +73,19 @@ GatePolicy default_gate_policy() {
                         "real_time_ns", "cpu_time_ns"})
     g.metrics[m] = timing();
   g.metrics["frames_per_s"] = timing(false);
+  // instrument/...: ratios and sizes of the tool itself, not of the receiver under test.
+  // Both sides of the iperf3 ratio run in the same minute, so host load mostly cancels;
+  // the wide tolerance takes what remains on a shared 2-CPU machine.
+  MetricPolicy ratio = counter();
+  ratio.lower_is_better = false;
+  ratio.tolerance = 0.25;
+  ratio.slack = 0;
+  g.metrics["iperf3_throughput_ratio"] = ratio;
+  MetricPolicy rss = counter();
+  rss.tolerance = 0.10;
+  rss.slack = 8;  // MB
+  g.metrics["peak_rss_mb"] = rss;
+  for (const char* m : {"replay_gbit_s", "iperf3_gbit_s"}) g.metrics[m].kind = MetricPolicy::Kind::Report;
   return g;
 }
 

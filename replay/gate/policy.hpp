@@ -34,7 +34,9 @@ struct GatePolicy {
 };
 
 // Built-in policy: the per-frame counts are Counter, CPU/latency/throughput and
-// Google Benchmark's real/cpu time are Timing, everything else Ignore.
+// Google Benchmark's real/cpu time are Timing, the instrument's iperf3 throughput
+// ratio (higher is better) and peak RSS are Counter with wider tolerances, its Gbit/s
+// figures Report, everything else Ignore.
 GatePolicy default_gate_policy();
 
 // The defaults overridden by a YAML policy file (strict: unknown keys and bad values

@@ -47,6 +47,10 @@ class Network {
  public:
   virtual ~Network() = default;
   virtual const Netns& receiver_netns() const = 0;
+  // Where the kernel-socket sender connects from (loopback: the receiver's namespace,
+  // veth: the peer's), for a reference tool to use the same path; null when the sender
+  // is no kernel socket on this host (tap, a remote agent).
+  virtual const Netns* sender_netns() const { return nullptr; }
   virtual Endpoint listen_endpoint() const = 0;
   virtual std::unique_ptr<Replayer> make_replayer(const Scenario& scenario) = 0;
   // Devices, MTU, offloads as configured: echoed into run.json.

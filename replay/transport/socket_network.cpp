@@ -148,6 +148,7 @@ class LoopbackNetwork : public Network {
     mtu_ = sc.transport.mtu ? sc.transport.mtu : 65536;
   }
   const Netns& receiver_netns() const override { return ns_; }
+  const Netns* sender_netns() const override { return &ns_; }
   Endpoint listen_endpoint() const override {
     return Endpoint::parse(ipv6_ ? "::1" : "127.0.0.1", kListenPort);
   }
@@ -177,6 +178,7 @@ class VethNetwork : public Network {
     wait_until_running(receiver_, kReceiverDev);
   }
   const Netns& receiver_netns() const override { return receiver_; }
+  const Netns* sender_netns() const override { return &sender_; }
   Endpoint listen_endpoint() const override {
     return Endpoint::parse(transport_.ipv6 ? kReceiverV6 : kReceiverV4, kListenPort);
   }

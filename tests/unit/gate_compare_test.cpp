@@ -101,6 +101,28 @@ TEST(GateCompare, CounterBaselineIsItsLeastMergedRepetition) {
   EXPECT_EQ(row_of(r, "wakeups_per_frame").change, "+0.0%");
 }
 
+// instrument/...: the replayer's throughput against iperf3 may only fall by 25%, a
+// bulk run's peak RSS only grow by 10% + 8 MB, before the default policy fails.
+TEST(GateCompare, InstrumentRatioAndPeakRssAreCounters) {
+  auto instrument = [](double ratio, double rss_mb) {
+    return document({rows("instrument/bulk_vs_iperf3/loopback", std::vector<json>(3, {{"iperf3_throughput_ratio", ratio},
+                                                                                     {"replay_gbit_s", 8 * ratio},
+                                                                                     {"iperf3_gbit_s", 8.0}})),
+                     rows("instrument/peak_rss/bulk_100000_frames", std::vector<json>(3, {{"peak_rss_mb", rss_mb}}))});
+  };
+  const json base = instrument(1.0, 400);
+  const GateReport same = compare(base, instrument(0.8, 440));
+  EXPECT_FALSE(same.failed());
+  EXPECT_EQ(row_of(same, "replay_gbit_s").verdict, GateVerdict::Reported);
+  const GateReport slower = compare(base, instrument(0.7, 400));
+  EXPECT_TRUE(slower.failed());
+  EXPECT_EQ(row_of(slower, "iperf3_throughput_ratio").verdict, GateVerdict::Regression);
+  EXPECT_EQ(row_of(compare(base, instrument(1.5, 400)), "iperf3_throughput_ratio").verdict, GateVerdict::Improved);
+  const GateReport bigger = compare(base, instrument(1.0, 450));
+  EXPECT_TRUE(bigger.failed());
+  EXPECT_EQ(row_of(bigger, "peak_rss_mb").verdict, GateVerdict::Regression);
+}
+
 TEST(GateCompare, UnsupportedMetricIsReportedNotCompared) {
   const json base = document({rows("scenario/ci/baseline", {{{"wakeups_per_frame", 9.0}, {"kernel_data_ready_per_frame", 9.0}}})});
   const json cur = document({rows("scenario/ci/baseline", {{{"wakeups_per_frame", 9.0}}},

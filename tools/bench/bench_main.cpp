@@ -25,7 +25,8 @@ constexpr const char* kUsage =
     "  --scenarios DIR     also register every *.yaml scenario in DIR (repeatable)\n"
     "  --no-ci-scenarios   do not register the regression set (" RCVQ_CI_SCENARIOS_DIR ")\n"
     "Scenario benchmarks are scenario/<name>/<mode> (one replay per iteration, the scenario's\n"
-    "run.repetitions as repetitions); microbenchmarks are micro/... . Write JSON for\n"
+    "run.repetitions as repetitions); microbenchmarks are micro/...; instrument/... are the\n"
+    "replayer's throughput against iperf3 and a bulk run's peak RSS. Write JSON for\n"
     "`rcvqbench gate` with --benchmark_out=FILE --benchmark_out_format=json.\n";
 
 // Removes our options from argv; returns false (after printing why) on bad usage.
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   if (!take_own_options(argc, argv, options)) return rcvq::kExitBadInput;
   try {
     rcvq::bench::register_micro_benchmarks();
+    rcvq::bench::register_instrument_benchmarks();
     rcvq::bench::register_scenario_benchmarks(options.scenario_dirs, !options.repetitions_given);
   } catch (const rcvq::InputError& e) {
     fmt::print(stderr, "rcvqbench-bench: {}\n", e.what());

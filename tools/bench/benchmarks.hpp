@@ -15,4 +15,8 @@ void register_scenario_benchmarks(const std::vector<std::string>& dirs, bool rep
 // histogram recording and the receiver's frame assembler.
 void register_micro_benchmarks();
 
+// instrument/...: bulk replay throughput as a ratio to iperf3 (loopback, veth) and the
+// peak RSS of a bulk run, as counters; they need root and iperf3 like the scenarios.
+void register_instrument_benchmarks();
+
 }  // namespace rcvq::bench

@@ -1,0 +1,345 @@
+#include "instrument.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+#include "common/stop.hpp"
+#include "common/stream_hash.hpp"
+#include "plan/plan.hpp"
+#include "probes/task_clock.hpp"
+#include "results/histogram.hpp"
+#include "run/runner.hpp"
+#include "scenario/load.hpp"
+#include "transport/network.hpp"
+
+extern char** environ;
+
+namespace rcvq::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string bulk_yaml(Transport::Kind transport, uint64_t frames) {
+  return fmt::format(R"(
+name: bench-bulk
+source: {{synthetic: {{frames: {}, payload: {}}}}}
+segmentation: {{cut: whole}}
+transport: {{kind: {}}}
+receiver: {{modes: [baseline], read_size: {}}}
+run: {{repetitions: 1, warmup_frames: {}, timeout_s: 120}}
+)",
+                     frames, kBulkFrameBytes - 8, to_string(transport), kBulkFrameBytes, frames / 10);
+}
+
+// One repetition of `mode`, required to be intact.
+ModeRepetition replay_once(const Scenario& scenario, const std::string& mode) {
+  RunSettings settings;
+  settings.modes = {mode};
+  settings.write_results = false;
+  settings.quiet = true;
+  const RunOutcome outcome = run_scenario(scenario, settings);
+  if (outcome.interrupted) throw RunError("interrupted");
+  const ModeResult& m = outcome.result.modes.front();
+  if (m.status != "ok" || m.repetitions.empty())
+    throw RunError(fmt::format("{} {}: {}", scenario.name, mode, m.reason.empty() ? m.status : m.reason));
+  if (!m.repetitions.front().integrity_ok)
+    throw RunError(fmt::format("{} {}: {}", scenario.name, mode, m.repetitions.front().integrity_detail));
+  return m.repetitions.front();
+}
+
+// A child started by posix_spawn with default signal handling (this process blocks
+// the stop signals in every thread), waited for and reaped on destruction.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& output) {
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const int error = posix_spawnp(&pid_, args[0], &files, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attr);
+    if (error != 0) {
+      errno = error;
+      throw_errno(fmt::format("cannot start {}", argv[0]));
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  // Exit status as waitpid gives it.
+  int wait() {
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+  // Waits up to `timeout_ns`; a child still running then is killed. False if it was.
+  bool wait_at_most(int64_t timeout_ns) {
+    const int64_t deadline = monotonic_ns() + timeout_ns;
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (monotonic_ns() > deadline) return false;  // the destructor kills it
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+    return true;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A scratch directory removed on destruction.
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "rcvq-bench-replay.XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw_errno("mkdtemp");
+    path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// iperf3 across the namespaces and addresses the transport's own run uses (a fresh
+// Network of the same scenario), its server where the harness listens.
+double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
+  std::unique_ptr<Network> net = make_network(scenario);
+  if (!net->sender_netns()) throw RunError("this transport has no kernel-socket sender to compare with iperf3");
+  const Endpoint ep = net->listen_endpoint();
+  const std::string server_ip = ep.text.substr(0, ep.text.rfind(':'));
+  const std::string port = std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&ep.addr)->sin_port));
+  ScratchDir scratch;
+  std::optional<Child> server;
+  {
+    NetnsGuard inside(net->receiver_netns());
+    server.emplace(std::vector<std::string>{"iperf3", "-s", "-1", "-B", server_ip, "-p", port},
+                   (scratch.path / "server.txt").string());
+  }
+  const std::string client_out = (scratch.path / "client.json").string();
+  // The server listens a moment after it starts: a refused client is tried again.
+  for (int attempt = 0;; ++attempt) {
+    int status;
+    {
+      NetnsGuard inside(*net->sender_netns());
+      Child client({"iperf3", "-c", server_ip, "-p", port, "-N", "-l", std::to_string(kBulkFrameBytes), "-n",
+                    std::to_string(bytes), "-J"},
+                   client_out);
+      status = client.wait();
+    }
+    const std::string text = slurp(client_out);
+    nlohmann::json report = nlohmann::json::parse(text, nullptr, false);
+    // iperf3 3.12 may exit 0 with an "error" in its JSON.
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && report.is_object() && !report.contains("error")) {
+      // It serves one test (-1) and then ends.
+      if (!server->wait_at_most(5'000'000'000)) throw RunError("the iperf3 server did not end after its test");
+      return report.at("end").at("sum_received").at("bits_per_second").get<double>() / 1e9;
+    }
+    const bool refused = text.find("Connection refused") != std::string::npos;
+    if (!refused || attempt == 50 || StopSignal::instance().requested())
+      throw RunError(fmt::format("iperf3 client failed: {} (server: {})", text, slurp((scratch.path / "server.txt").string())));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// The reference receiver: level-triggered epoll and recv() into one buffer, counting
+// bytes; no framing, hash, timestamps or counters. Returns CPU ns per measured frame.
+double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan) {
+  std::unique_ptr<Network> net = make_network(sc);
+  const Endpoint ep = net->listen_endpoint();
+  int listener;
+  {
+    NetnsGuard inside(net->receiver_netns());
+    listener = socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  if (listener < 0 || bind(listener, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0 || listen(listener, 4) != 0)
+    throw_errno("minimal reader's listener");
+  std::unique_ptr<Replayer> replayer = net->make_replayer(sc);
+  replayer->connect(1);
+  const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  close(listener);
+  if (fd < 0) throw_errno("accept");
+  const uint64_t measure_from = plan.frames[plan.warmup_frames].start;
+  int64_t cpu_start = -1, cpu_end = -1;
+  std::exception_ptr reader_error;
+  std::thread reader([&] {
+    try {
+      TaskClock clock = TaskClock::of_calling_thread();
+      if (!clock.available()) throw RunError("task-clock: " + clock.reason());
+      const int ep_fd = epoll_create1(EPOLL_CLOEXEC);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      if (ep_fd < 0 || epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll");
+      std::vector<uint8_t> buffer(sc.receiver.read_size);
+      uint64_t received = 0;
+      if (measure_from == 0) cpu_start = clock.ns();
+      const int64_t deadline = monotonic_ns() + int64_t(sc.run.timeout_s * 1e9);
+      while (received < plan.stream.size() && monotonic_ns() < deadline) {
+        if (epoll_wait(ep_fd, &ev, 1, 50) != 1) continue;
+        const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+        if (n == 0) break;
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EINTR) continue;
+          throw_errno("recv");
+        }
+        received += uint64_t(n);
+        if (cpu_start < 0 && received >= measure_from) cpu_start = clock.ns();
+      }
+      cpu_end = clock.ns();
+      close(ep_fd);
+      if (received != plan.stream.size())
+        throw RunError(fmt::format("minimal reader got {} of {} bytes", received, plan.stream.size()));
+    } catch (...) {
+      reader_error = std::current_exception();
+    }
+  });
+  std::vector<int64_t> sent_ns;
+  replayer->replay(plan, monotonic_ns() + 20'000'000, sent_ns, StopSignal::instance());
+  replayer->finish();
+  reader.join();
+  close(fd);
+  if (reader_error) std::rethrow_exception(reader_error);
+  return double(cpu_end - cpu_start) / double(plan.frames.size() - plan.warmup_frames);
+}
+
+// Best (least disturbed) of `rounds` timings of fn(), in ns per call of `per`.
+template <typename Fn>
+double best_ns(int rounds, uint64_t per, Fn&& fn) {
+  double best = 1e300;
+  for (int r = 0; r < rounds; ++r) {
+    const int64_t start = monotonic_ns();
+    fn();
+    best = std::min(best, double(monotonic_ns() - start) / double(per));
+  }
+  return best;
+}
+
+}  // namespace
+
+Scenario bulk_scenario(Transport::Kind transport, uint64_t frames) {
+  return parse_scenario(bulk_yaml(transport, frames), "bench-bulk");
+}
+
+Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames) {
+  Throughput t;
+  const Scenario sc = bulk_scenario(transport, frames);
+  const ModeRepetition rep = replay_once(sc, "baseline");
+  // Every bulk frame is due at the start (no gaps), so the largest latency is the time
+  // from the first send to the last frame's arrival: the whole transfer, slow start
+  // included, as iperf3 reports it.
+  if (rep.latency.max() <= 0) throw RunError("the bulk replay measured no time");
+  t.replay_gbit_s = double(frames * kBulkFrameBytes) * 8 / double(rep.latency.max());
+  t.iperf3_gbit_s = iperf3_gbit_s(sc, frames * kBulkFrameBytes);
+  return t;
+}
+
+ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario) {
+  ReceiverCpu r;
+  const ModeRepetition rep = replay_once(scenario, "baseline");
+  if (!rep.cpu_us.value) throw RunError("receiver CPU: " + rep.cpu_us.reason);
+  r.harness_us_per_frame = *rep.cpu_us.value / double(rep.frames);
+  const ReplayPlan plan = build_plan(scenario, load_source(scenario));
+  r.minimal_us_per_frame = minimal_reader_ns_per_frame(scenario, plan) / 1e3;
+  return r;
+}
+
+BookkeepingCost bookkeeping_cost(uint32_t frame_bytes) {
+  BookkeepingCost c;
+  c.frame_bytes = frame_bytes;
+  constexpr uint64_t kFrames = 1 << 18;
+  // Connection::receive: the clock read after recv() and one stored time per frame.
+  std::vector<int64_t> done;
+  c.stamp_ns_per_frame = best_ns(5, kFrames, [&] {
+    done = {};
+    for (uint64_t f = 0; f < kFrames; ++f) done.insert(done.end(), 1, monotonic_ns());
+  });
+  // ReceiverHarness::measurements: latency from the due time and from the send.
+  std::vector<int64_t> due(kFrames), sent(kFrames);
+  for (uint64_t f = 0; f < kFrames; ++f) {
+    due[f] = done[f] - int64_t(1000 + (f * 7919) % 1'000'000);
+    sent[f] = due[f] + int64_t((f * 104729) % 50'000);
+  }
+  c.latency_ns_per_frame = best_ns(5, kFrames, [&] {
+    Histogram latency, from_send;
+    for (uint64_t f = 0; f < kFrames; ++f) {
+      latency.record(done[f] - due[f]);
+      from_send.record(done[f] - sent[f]);
+    }
+    if (latency.count() != kFrames || from_send.count() != kFrames) throw RunError("histogram lost samples");
+  });
+  // The receiver's StreamHash, fed in 64 KiB reads as the default read_size gives it.
+  const Scenario sc = parse_scenario(fmt::format("source: {{synthetic: {{frames: 512, payload: {}}}}}\n", frame_bytes - 8),
+                                     "bench-hash");
+  const ReplayPlan plan = build_plan(sc, load_source(sc));
+  uint64_t sink = 0;
+  c.hash_ns_per_frame = best_ns(5, plan.frames.size(), [&] {
+    StreamHash hash;
+    for (size_t at = 0; at < plan.stream.size(); at += 65536)
+      hash.update(std::span(plan.stream.data() + at, std::min<size_t>(65536, plan.stream.size() - at)));
+    sink += hash.value();
+  });
+  if (sink == 0) throw RunError("hash of the stream was 0 every time");
+  return c;
+}
+
+int64_t peak_rss_kb_of_run(const std::string& rcvqbench, uint64_t frames) {
+  ScratchDir scratch;
+  const std::string scenario = (scratch.path / "rss.yaml").string();
+  std::ofstream(scenario) << bulk_yaml(Transport::Kind::Loopback, frames);
+  const std::string log = (scratch.path / "run.txt").string(), peak = (scratch.path / "peak_kb").string();
+  // Through GNU time, which forks: a child spawned from this process would inherit its
+  // high-water mark (exec records the old address space's peak as the child's).
+  Child run({"/usr/bin/time", "-f", "%M", "-o", peak, rcvqbench, "run", scenario, "--out",
+             (scratch.path / "results").string(), "--quiet"},
+            log);
+  const int status = run.wait();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw RunError(fmt::format("{} run of {} frames failed: {}", rcvqbench, frames, slurp(log)));
+  return std::stoll(slurp(peak));
+}
+
+std::string rcvqbench_beside_this_binary() {
+  return (fs::read_symlink("/proc/self/exe").parent_path() / "rcvqbench").string();
+}
+
+}  // namespace rcvq::bench

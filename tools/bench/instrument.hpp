@@ -1,0 +1,56 @@
+#pragma once
+// The instrument's own costs, each measured next to a reference that does the same
+// work without rcvqbench: shared by tools/bench-replay (prints ratios) and
+// rcvqbench-bench (instrument/... counters for the gate).
+#include <cstdint>
+#include <string>
+
+#include "scenario/scenario.hpp"
+
+namespace rcvq::bench {
+
+// Bulk: `frames` desc8 frames of kBulkFrameBytes, `cut: whole`, baseline mode; every
+// frame is one 4008-byte send and the receiver reads 4008 bytes at a time, the write
+// and read sizes of iperf3 -l 4008. (With 64 KiB reads loopback is bistable: a
+// receiver that keeps up sees every send as its own skb at ~5.5 Gbit/s here, one that
+// falls behind lets the sender's TCP merge sends into 64 KiB skbs at ~11.)
+constexpr uint32_t kBulkFrameBytes = 4008;
+Scenario bulk_scenario(Transport::Kind transport, uint64_t frames);
+
+struct Throughput {
+  double replay_gbit_s = 0;  // every frame's bytes from the first send to the last frame's arrival
+  double iperf3_gbit_s = 0;  // iperf3's receiver-side figure for as many bytes
+  double ratio() const { return iperf3_gbit_s > 0 ? replay_gbit_s / iperf3_gbit_s : 0; }
+};
+// One bulk replay, then iperf3 (-N, the replayer's TCP_NODELAY) with the same write
+// size and byte count from the sender's to the receiver's namespace of a fresh network
+// of the same scenario (same devices, offloads and addresses). Throws RunError when
+// iperf3 is missing or fails.
+Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames);
+
+struct ReceiverCpu {
+  double harness_us_per_frame = 0;  // baseline mode: the harness's task-clock per frame
+  double minimal_us_per_frame = 0;  // epoll + recv and nothing else, on the same plan
+  double overhead() const { return minimal_us_per_frame > 0 ? harness_us_per_frame / minimal_us_per_frame - 1 : 0; }
+};
+// The receiver thread's CPU per measured frame for baseline and for a minimal
+// level-triggered epoll reader (same read size), each on its own replay of the same
+// plan; warm-up frames are left out of both alike.
+ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario);
+
+struct BookkeepingCost {
+  double stamp_ns_per_frame = 0;    // clock read + timestamp stored per completed frame
+  double latency_ns_per_frame = 0;  // two histogram records per frame (after the run)
+  double hash_ns_per_frame = 0;     // StreamHash over one frame's bytes
+  uint32_t frame_bytes = 0;
+};
+BookkeepingCost bookkeeping_cost(uint32_t frame_bytes);
+
+// Peak RSS (kB, GNU time's %M) of `rcvqbench run` replaying `frames` bulk frames
+// over loopback in baseline mode, as a child process of its own.
+int64_t peak_rss_kb_of_run(const std::string& rcvqbench, uint64_t frames);
+
+// The rcvqbench binary built beside the running executable.
+std::string rcvqbench_beside_this_binary();
+
+}  // namespace rcvq::bench

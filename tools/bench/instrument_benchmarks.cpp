@@ -1,0 +1,64 @@
+// instrument/...: the instrument's own costs as Google Benchmark counters, so the gate
+// catches the replayer falling behind iperf3 or memory growing (counters, not times:
+// a loaded host slows both sides of the ratio alike).
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "benchmarks.hpp"
+#include "gate/bench_results.hpp"
+#include "instrument.hpp"
+
+namespace rcvq::bench {
+namespace {
+
+constexpr uint64_t kThroughputFrames = 50'000;
+constexpr uint64_t kRssFrames = 100'000;
+
+bool iperf3_installed() { return std::system("command -v iperf3 >/dev/null 2>&1") == 0; }
+
+void throughput_vs_iperf3(benchmark::State& state, Transport::Kind transport) {
+  if (!iperf3_installed()) {
+    state.SkipWithError(fmt::format("{}iperf3 is not installed (tools/setup installs it)", kUnsupportedErrorPrefix).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    try {
+      const Throughput t = replay_vs_iperf3(transport, kThroughputFrames);
+      state.counters["iperf3_throughput_ratio"] = t.ratio();
+      state.counters["replay_gbit_s"] = t.replay_gbit_s;
+      state.counters["iperf3_gbit_s"] = t.iperf3_gbit_s;
+    } catch (const std::exception& e) {
+      state.SkipWithError(fmt::format("failed: {}", e.what()).c_str());
+      break;
+    }
+  }
+}
+
+void peak_rss(benchmark::State& state) {
+  for (auto _ : state) {
+    try {
+      const int64_t kb = peak_rss_kb_of_run(rcvqbench_beside_this_binary(), kRssFrames);
+      state.counters["peak_rss_mb"] = double(kb) / 1024;
+    } catch (const std::exception& e) {
+      state.SkipWithError(fmt::format("failed: {}", e.what()).c_str());
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void register_instrument_benchmarks() {
+  for (Transport::Kind kind : {Transport::Kind::Loopback, Transport::Kind::Veth})
+    benchmark::RegisterBenchmark(fmt::format("instrument/bulk_vs_iperf3/{}", to_string(kind)).c_str(),
+                                 [kind](benchmark::State& s) { throughput_vs_iperf3(s, kind); })
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(fmt::format("instrument/peak_rss/bulk_{}_frames", kRssFrames).c_str(), peak_rss)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace rcvq::bench
