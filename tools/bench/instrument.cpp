@@ -20,6 +20,7 @@
 
 #include "common/clock.hpp"
 #include "common/errors.hpp"
+#include "common/spawn.hpp"
 #include "common/stop.hpp"
 #include "common/stream_hash.hpp"
 #include "plan/plan.hpp"
@@ -64,8 +65,8 @@ ModeRepetition replay_once(const Scenario& scenario, const std::string& mode) {
   return m.repetitions.front();
 }
 
-// A child started by posix_spawn with default signal handling (this process blocks
-// the stop signals in every thread), waited for and reaped on destruction.
+// A child with a fresh process's signal state, its output in a file; killed and
+// reaped on destruction if still running.
 class Child {
  public:
   Child(const std::vector<std::string>& argv, const std::string& output) {
@@ -73,18 +74,12 @@ class Child {
     posix_spawn_file_actions_init(&files);
     posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    const ChildSignalDefaults attr;
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    const int error = posix_spawnp(&pid_, args[0], &files, &attr, args.data(), environ);
+    const int error = posix_spawnp(&pid_, args[0], &files, attr.get(), args.data(), environ);
     posix_spawn_file_actions_destroy(&files);
-    posix_spawnattr_destroy(&attr);
     if (error != 0) {
       errno = error;
       throw_errno(fmt::format("cannot start {}", argv[0]));
