@@ -37,7 +37,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string bulk_yaml(Transport::Kind transport, uint64_t frames) {
+std::string bulk_yaml(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes) {
   return fmt::format(R"(
 name: bench-bulk
 source: {{synthetic: {{frames: {}, payload: {}}}}}
@@ -46,7 +46,7 @@ transport: {{kind: {}}}
 receiver: {{modes: [baseline], read_size: {}}}
 run: {{repetitions: 1, warmup_frames: {}, timeout_s: 120}}
 )",
-                     frames, kBulkFrameBytes - 8, to_string(transport), kBulkFrameBytes, frames / 10);
+                     frames, kBulkFrameBytes - 8, to_string(transport), read_size, frames / 10);
 }
 
 // One repetition of `mode`, required to be intact.
@@ -178,8 +178,9 @@ double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
 }
 
 // The reference receiver: level-triggered epoll and recv() into one buffer, counting
-// bytes; no framing, hash, timestamps or counters. Returns CPU ns per measured frame.
-double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan) {
+// bytes (and hashing them with `hash`); no framing, timestamps or counters. Returns
+// CPU ns per measured frame.
+double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, bool hash) {
   std::unique_ptr<Network> net = make_network(sc);
   const Endpoint ep = net->listen_endpoint();
   int listener;
@@ -206,6 +207,7 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan) {
       ev.events = EPOLLIN;
       if (ep_fd < 0 || epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll");
       std::vector<uint8_t> buffer(sc.receiver.read_size);
+      StreamHash stream_hash;
       uint64_t received = 0;
       if (measure_from == 0) cpu_start = clock.ns();
       const int64_t deadline = monotonic_ns() + int64_t(sc.run.timeout_s * 1e9);
@@ -218,12 +220,15 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan) {
           throw_errno("recv");
         }
         received += uint64_t(n);
+        if (hash) stream_hash.update(std::span(buffer.data(), size_t(n)));
         if (cpu_start < 0 && received >= measure_from) cpu_start = clock.ns();
       }
       cpu_end = clock.ns();
       close(ep_fd);
       if (received != plan.stream.size())
         throw RunError(fmt::format("minimal reader got {} of {} bytes", received, plan.stream.size()));
+      if (hash && stream_hash.value() != plan.stream_hash())
+        throw RunError("the minimal reader's bytes differ from the plan's stream");
     } catch (...) {
       reader_error = std::current_exception();
     }
@@ -251,13 +256,13 @@ double best_ns(int rounds, uint64_t per, Fn&& fn) {
 
 }  // namespace
 
-Scenario bulk_scenario(Transport::Kind transport, uint64_t frames) {
-  return parse_scenario(bulk_yaml(transport, frames), "bench-bulk");
+Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read_size) {
+  return parse_scenario(bulk_yaml(transport, frames, read_size), "bench-bulk");
 }
 
-Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames) {
+Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size) {
   Throughput t;
-  const Scenario sc = bulk_scenario(transport, frames);
+  const Scenario sc = bulk_scenario(transport, frames, read_size);
   const ModeRepetition rep = replay_once(sc, "baseline");
   // Every bulk frame is due at the start (no gaps), so the largest latency is the time
   // from the first send to the last frame's arrival: the whole transfer, slow start
@@ -274,7 +279,8 @@ ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario) {
   if (!rep.cpu_us.value) throw RunError("receiver CPU: " + rep.cpu_us.reason);
   r.harness_us_per_frame = *rep.cpu_us.value / double(rep.frames);
   const ReplayPlan plan = build_plan(scenario, load_source(scenario));
-  r.minimal_us_per_frame = minimal_reader_ns_per_frame(scenario, plan) / 1e3;
+  r.minimal_us_per_frame = minimal_reader_ns_per_frame(scenario, plan, false) / 1e3;
+  r.minimal_hashing_us_per_frame = minimal_reader_ns_per_frame(scenario, plan, true) / 1e3;
   return r;
 }
 

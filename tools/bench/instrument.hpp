@@ -9,13 +9,14 @@
 
 namespace rcvq::bench {
 
-// Bulk: `frames` desc8 frames of kBulkFrameBytes, `cut: whole`, baseline mode; every
-// frame is one 4008-byte send and the receiver reads 4008 bytes at a time, the write
-// and read sizes of iperf3 -l 4008. (With 64 KiB reads loopback is bistable: a
-// receiver that keeps up sees every send as its own skb at ~5.5 Gbit/s here, one that
-// falls behind lets the sender's TCP merge sends into 64 KiB skbs at ~11.)
+// Bulk: `frames` desc8 frames of kBulkFrameBytes, `cut: whole`, baseline mode: every
+// frame is one 4008-byte send, as iperf3 -l 4008 writes. The receiver reads
+// `read_size` bytes at a time: 4008 is iperf3's own read size; rcvqbench's default
+// 64 KiB makes loopback bistable (a receiver that keeps up sees every send as its own
+// skb at ~5.5 Gbit/s here, one that falls behind lets the sender's TCP merge sends into
+// 64 KiB skbs at ~11).
 constexpr uint32_t kBulkFrameBytes = 4008;
-Scenario bulk_scenario(Transport::Kind transport, uint64_t frames);
+Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
 
 struct Throughput {
   double replay_gbit_s = 0;  // every frame's bytes from the first send to the last frame's arrival
@@ -26,16 +27,17 @@ struct Throughput {
 // size and byte count from the sender's to the receiver's namespace of a fresh network
 // of the same scenario (same devices, offloads and addresses). Throws RunError when
 // iperf3 is missing or fails.
-Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames);
+Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
 
 struct ReceiverCpu {
   double harness_us_per_frame = 0;  // baseline mode: the harness's task-clock per frame
   double minimal_us_per_frame = 0;  // epoll + recv and nothing else, on the same plan
-  double overhead() const { return minimal_us_per_frame > 0 ? harness_us_per_frame / minimal_us_per_frame - 1 : 0; }
+  double minimal_hashing_us_per_frame = 0;  // the same reader, also computing the integrity hash
+  static double overhead(double ours, double theirs) { return theirs > 0 ? ours / theirs - 1 : 0; }
 };
 // The receiver thread's CPU per measured frame for baseline and for a minimal
-// level-triggered epoll reader (same read size), each on its own replay of the same
-// plan; warm-up frames are left out of both alike.
+// level-triggered epoll reader (same read size) without and with the integrity hash,
+// each on its own replay of the same plan; warm-up frames are left out alike.
 ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario);
 
 struct BookkeepingCost {
