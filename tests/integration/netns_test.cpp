@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -75,6 +78,39 @@ TEST(Netns, FreshVethPairsCarryIpv6FromTheFirstConnect) {
   ASSERT_EQ(baseline.repetitions.size(), 1u);
   EXPECT_TRUE(baseline.repetitions[0].integrity_ok) << baseline.repetitions[0].integrity_detail;
   EXPECT_EQ(outcome.result.transport["address"], "[2001:2::2]:5001");
+}
+
+// A reference tool (iperf3 in tools/bench-replay) connects from where the replayer
+// does: on veth the peer namespace, so its traffic crosses the veth pair (from the
+// sender's address), on loopback the one namespace.
+TEST(Netns, SenderNamespaceIsWhereTheReplayerConnectsFrom) {
+  for (const char* kind : {"loopback", "veth"}) {
+    SCOPED_TRACE(kind);
+    const Scenario sc = parse_scenario(std::string("transport: {kind: ") + kind + "}\n", "sender.yaml");
+    std::unique_ptr<Network> net = make_network(sc);
+    ASSERT_NE(net->sender_netns(), nullptr);
+    const Endpoint ep = net->listen_endpoint();
+    int listener, client;
+    {
+      NetnsGuard inside(net->receiver_netns());
+      listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    ASSERT_EQ(bind(listener, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len), 0);
+    ASSERT_EQ(listen(listener, 4), 0);
+    {
+      NetnsGuard inside(*net->sender_netns());
+      client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    EXPECT_EQ(connect(client, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len), 0) << std::strerror(errno);
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    ASSERT_EQ(getsockname(client, reinterpret_cast<sockaddr*>(&local), &len), 0);
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &local.sin_addr, text, sizeof text);
+    EXPECT_EQ(std::string(text), std::string(kind) == "veth" ? "198.18.0.1" : "127.0.0.1");
+    close(client);
+    close(listener);
+  }
 }
 
 }  // namespace
