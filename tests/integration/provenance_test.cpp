@@ -24,17 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The one run.json a run wrote under `out`.
 json run_json_under(const fs::path& out) {
   for (const auto& entry : fs::recursive_directory_iterator(out))
-    if (entry.path().filename() == "run.json") return json::parse(slurp(entry.path()));
+    if (entry.path().filename() == "run.json") return json::parse(read_text(entry.path()));
   ADD_FAILURE() << "no run.json under " << out;
   return json::object();
 }
@@ -68,8 +61,8 @@ TEST(Schedule, OneThatCannotBeKeptIsWarnedOnStderrAndItsLatenciesMarked) {
   const Result r = rcvqbench(fmt::format("run {} --out {} --quiet 2>{}", (dir / "impossible.yaml").string(),
                                          (dir / "results").string(), (dir / "stderr.txt").string()),
                              "", Capture::StdoutOnly);
-  ASSERT_EQ(r.code, 0) << r.output << slurp(dir / "stderr.txt");
-  const std::string err = slurp(dir / "stderr.txt");
+  ASSERT_EQ(r.code, 0) << r.output << read_text(dir / "stderr.txt");
+  const std::string err = read_text(dir / "stderr.txt");
   EXPECT_NE(err.find("warning: baseline: the sender ran"), std::string::npos) << err;
   EXPECT_NE(r.output.find("! latency from a schedule the sender did not keep"), std::string::npos) << r.output;
   std::istringstream lines(r.output);

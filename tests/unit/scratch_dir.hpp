@@ -1,9 +1,11 @@
 #pragma once
-// The stored small results directory the report tests read, and fresh scratch
-// directories for what they write.
+// The stored small results directory the report tests read, fresh scratch
+// directories for what they write, and reading a written file back.
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace rcvq {
@@ -17,6 +19,14 @@ inline std::filesystem::path scratch_dir(const std::string& prefix, const std::s
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// The whole file as text ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace rcvq
