@@ -56,6 +56,21 @@ std::optional<Effect> effect(const LoadedRun& run, const std::string& mode, cons
                 judge_noise(repetition_values(run.mode("baseline"), spec), repetition_values(run.mode(mode), spec))};
 }
 
+// Latency counts from the planned send, so a sender that fell behind its schedule put
+// its own lateness into that mode's latency: the delta is then partly the sender's.
+std::string schedule_caveat(const LoadedRun& run, const std::string& mode) {
+  std::vector<std::string> late;
+  for (const std::string& m : {std::string("baseline"), mode}) {
+    const json& metrics = run.metrics(m);
+    if (!metrics.is_object()) continue;
+    const auto kept = metrics.find("schedule_kept");
+    if (kept != metrics.end() && kept->is_boolean() && !kept->get<bool>()) late.push_back(m);
+  }
+  if (late.empty()) return "";
+  return fmt::format(" (the sender did not keep its schedule in {}: its lateness is in these latencies)",
+                     fmt::join(late, " and "));
+}
+
 std::string percent(double relative) { return fmt::format("{:.0f}%", std::abs(relative) * 100); }
 
 std::string mode_sentence(const LoadedRun& run, const std::string& mode) {
@@ -91,7 +106,7 @@ std::string mode_sentence(const LoadedRun& run, const std::string& mode) {
                                     e->value < e->base ? "-" : "+", std::abs(e->relative()) * 100,
                                     e->direction() == 0 ? ", within noise" : ""));
     }
-    if (!latency.empty()) s += fmt::format("; latency {}", fmt::join(latency, ", "));
+    if (!latency.empty()) s += fmt::format("; latency {}{}", fmt::join(latency, ", "), schedule_caveat(run, mode));
   }
   if (unjudged)
     s += fmt::format(" (changes without 2+ repetitions a side to test against the noise are named from {:.0f}%)",

@@ -329,6 +329,19 @@ TEST(ReportVerdict, SaysWhatEachModeSavesAndItsLatencyCost) {
   EXPECT_NE(report_html(run).find("<h2>Verdict</h2>"), std::string::npos);
 }
 
+TEST(ReportVerdict, LatencyFromAScheduleNotKeptIsSaidToHoldTheSendersLateness) {
+  LoadedRun run = load_run(kSmallRun);
+  const std::string kept = run_verdict(run).modes[0];
+  EXPECT_EQ(kept.find("did not keep its schedule"), std::string::npos) << kept;
+  run.run["modes"]["lowat-user"]["metrics"]["schedule_kept"] = false;
+  const std::string late = run_verdict(run).modes[0];
+  EXPECT_NE(late.find("(the sender did not keep its schedule in lowat-user: its lateness is in these latencies)"),
+            std::string::npos)
+      << late;
+  run.run["modes"]["baseline"]["metrics"]["schedule_kept"] = false;
+  EXPECT_NE(run_verdict(run).modes[0].find("schedule in baseline and lowat-user"), std::string::npos);
+}
+
 TEST(ReportVerdict, OneSegmentPerFrameMeansNoModeCanSaveAnything) {
   LoadedRun run = load_run(kSmallRun);
   EXPECT_TRUE(run_verdict(run).nothing_to_save.empty());
