@@ -359,11 +359,14 @@ TEST_F(TwoHosts, AnAgentKilledMidRunLeavesAnIncompleteRunAndNothingBehind) {
   EXPECT_EQ(client->wait(60), 1) << client->output();
   expect_incomplete_for_a_lost_receiver(run_json("killed"));
   // Nothing of the run is left: no ssh on the sender's side, only the sshd listener on
-  // the receiver's, which listens on nothing but its own port. (The skb-layout tc
-  // filter is the one thing a SIGKILL leaves, as tc filters outlive their process; the
-  // listen test checks that a stopped agent removes it.)
+  // the receiver's, which listens on nothing but its own port, and nothing on the
+  // receiver's device: the skb-layout probe is a tcx link, which dies with the agent.
   EXPECT_TRUE(wait_for([&] { return pids_in(sender_ns_).empty(); }, 10));
   EXPECT_TRUE(wait_for([&] { return pids_in(receiver_ns_, sshd_pid()).empty(); }, 10));
+  EXPECT_TRUE(wait_for([&] { return command_output(fmt("ip netns exec {} bpftool net show dev rqrr0", receiver_ns_))
+                                        .find("skb_layout") == std::string::npos; }, 10))
+      << command_output(fmt("ip netns exec {} bpftool net show dev rqrr0", receiver_ns_));
+  EXPECT_EQ(command_output(fmt("ip netns exec {} tc filter show dev rqrr0 ingress", receiver_ns_)), "");
   const std::string listening = command_output(fmt("ip netns exec {} ss -Htln", receiver_ns_));
   EXPECT_EQ(listening.find(":" + std::to_string(kSshPort)) != std::string::npos, true) << listening;
   EXPECT_EQ(std::count(listening.begin(), listening.end(), '\n'), 1) << listening;

@@ -1,8 +1,10 @@
 #include "transport/tap/skb_layout_probe.hpp"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -44,6 +46,11 @@ SkbLayoutProbe::SkbLayoutProbe(const Netns& ns, const std::string& device, uint1
   if (skel_) detach_ns_ = &ns;
 }
 
+namespace {
+// BPF_TCX_INGRESS (Linux 6.6), newer than Debian 12's uapi headers and libbpf 1.1.
+constexpr int kTcxIngress = 46;
+}  // namespace
+
 void SkbLayoutProbe::attach(const Netns& ns, const std::string& device, uint16_t port) {
   // Netlink (tc) and if_nametoindex act in the calling thread's namespace.
   NetnsGuard inside(ns);
@@ -62,6 +69,14 @@ void SkbLayoutProbe::attach(const Netns& ns, const std::string& device, uint16_t
     reason_ = fmt::format("loading bpf/skb_layout.bpf.c failed: {}", std::strerror(-err));
     skb_layout__destroy(skel);
     return;
+  }
+  if (port) {
+    tcx_link_fd_ = bpf_link_create(bpf_program__fd(skel->progs.skb_layout), int(ifindex),
+                                   bpf_attach_type(kTcxIngress), nullptr);
+    if (tcx_link_fd_ >= 0) {
+      skel_ = skel;
+      return;
+    }
   }
   bpf_tc_hook hook{};
   hook.sz = sizeof hook;
@@ -97,7 +112,9 @@ void SkbLayoutProbe::attach(const Netns& ns, const std::string& device, uint16_t
 }
 
 SkbLayoutProbe::~SkbLayoutProbe() {
-  if (detach_ns_) {
+  if (tcx_link_fd_ >= 0) {
+    close(tcx_link_fd_);
+  } else if (detach_ns_) {
     NetnsGuard inside(*detach_ns_);
     bpf_tc_hook hook{};
     hook.sz = sizeof hook;

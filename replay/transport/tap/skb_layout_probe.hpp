@@ -25,8 +25,9 @@ class SkbLayoutProbe {
   // unavailable_reason() says why.
   SkbLayoutProbe(const Netns& ns, const std::string& device);
   // On a device that outlives this process (a real NIC): counts only TCP segments to
-  // `port` and removes its filter (and the clsact qdisc, when it added one) on
-  // destruction. `ns` must outlive the probe.
+  // `port`. Attached as a tcx link where the kernel has them (6.6+), which the kernel
+  // removes with this process however it ends; else as a tc filter that the destructor
+  // removes (and the clsact qdisc, when it added one). `ns` must outlive the probe.
   SkbLayoutProbe(const Netns& ns, const std::string& device, uint16_t port);
   ~SkbLayoutProbe();
   SkbLayoutProbe(const SkbLayoutProbe&) = delete;
@@ -46,6 +47,7 @@ class SkbLayoutProbe {
   int ifindex_ = 0;
   uint32_t handle_ = 0, priority_ = 0;
   bool created_qdisc_ = false;
+  int tcx_link_fd_ = -1;
 };
 
 }  // namespace rcvq::tap
