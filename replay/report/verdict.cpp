@@ -60,12 +60,9 @@ std::optional<Effect> effect(const LoadedRun& run, const std::string& mode, cons
 // its own lateness into that mode's latency: the delta is then partly the sender's.
 std::string schedule_caveat(const LoadedRun& run, const std::string& mode) {
   std::vector<std::string> late;
-  for (const std::string& m : {std::string("baseline"), mode}) {
-    const json& metrics = run.metrics(m);
-    if (!metrics.is_object()) continue;
-    const auto kept = metrics.find("schedule_kept");
-    if (kept != metrics.end() && kept->is_boolean() && !kept->get<bool>()) late.push_back(m);
-  }
+  for (const std::string& m : {std::string("baseline"), mode})
+    if (const json& metrics = run.metrics(m); metrics.is_object() && metrics.value("schedule_kept", json()) == false)
+      late.push_back(m);
   if (late.empty()) return "";
   return fmt::format(" (the sender did not keep its schedule in {}: its lateness is in these latencies)",
                      fmt::join(late, " and "));
