@@ -355,7 +355,10 @@ TEST_F(TwoHosts, AVersionMismatchIsToldOnBothSides) {
 
 TEST_F(TwoHosts, AnAgentKilledMidRunLeavesAnIncompleteRunAndNothingBehind) {
   std::unique_ptr<Background> client = long_run_over_ssh("killed");
-  ASSERT_EQ(kill(agent_pid(), SIGKILL), 0);
+  // No agent.pid yet reads as 0, and kill(0, ...) would kill this test's process group.
+  const pid_t agent = agent_pid();
+  ASSERT_GT(agent, 0) << client->output();
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
   EXPECT_EQ(client->wait(60), 1) << client->output();
   expect_incomplete_for_a_lost_receiver(run_json("killed"));
   // Nothing of the run is left: no ssh on the sender's side, only the sshd listener on
@@ -382,6 +385,7 @@ TEST_F(TwoHosts, ANetworkCutMidRunEndsBothSidesAndLeavesAnIncompleteRun) {
   // The agent hears nothing either: it gives up past its deadline and removes what it
   // made (and sshd's own keep-alives end its session process).
   const pid_t agent = agent_pid();
+  ASSERT_GT(agent, 0) << client->output();
   EXPECT_TRUE(wait_for([&] { return kill(agent, 0) != 0; }, 60)) << "the agent outlived a cut network";
   EXPECT_TRUE(wait_for([&] { return pids_in(receiver_ns_, sshd_pid()).empty(); }, 20));
   EXPECT_EQ(command_output(fmt("ip netns exec {} tc filter show dev rqrr0 ingress", receiver_ns_)), "");
