@@ -20,6 +20,9 @@ namespace {
 constexpr uint32_t kStopEvent = UINT32_MAX;
 constexpr int kEpollTimeoutMs = 50;
 constexpr int kAcceptTimeoutMs = 5000;
+// The runner connects and accepts in batches no larger than this, so the kernel's cap
+// (net.core.somaxconn, 4096 by default) never drops a SYN however many connections run.
+constexpr int kListenBacklog = 1024;
 }  // namespace
 
 ReceiverHarness::ReceiverHarness(const Scenario& scenario, const Network& network, ReceiverMode& mode,
@@ -36,7 +39,7 @@ ReceiverHarness::ReceiverHarness(const Scenario& scenario, const Network& networ
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
       throw_errno("bind " + ep.text);
-    if (listen(listen_fd_, 1024) != 0) throw_errno("listen");
+    if (listen(listen_fd_, kListenBacklog) != 0) throw_errno("listen");
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw_errno("epoll_create1");
     mode_.prepare(listen_fd_);
@@ -48,6 +51,14 @@ ReceiverHarness::ReceiverHarness(const Scenario& scenario, const Network& networ
   }
 }
 
+ReceiverHarness::ReceiverHarness(const Scenario& scenario, const ReceiverHarness& listener, ReceiverMode& mode,
+                                 DataReadyProbe& data_ready)
+    : scenario_(scenario), mode_(mode), data_ready_(data_ready), listen_fd_(listener.listen_fd_),
+      owns_listener_(false) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw_errno("epoll_create1");
+}
+
 ReceiverHarness::~ReceiverHarness() {
   for (const Connection& c : connections_) data_ready_.unwatch(c.fd());
   close_sockets();
@@ -55,23 +66,24 @@ ReceiverHarness::~ReceiverHarness() {
 
 void ReceiverHarness::close_sockets() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
-  if (listen_fd_ >= 0) close(listen_fd_);
+  if (listen_fd_ >= 0 && owns_listener_) close(listen_fd_);
   epoll_fd_ = listen_fd_ = -1;
 }
 
-void ReceiverHarness::accept_connections(uint32_t count) {
+void ReceiverHarness::accept_connections(uint32_t count, uint32_t first_index) {
   for (uint32_t i = 0; i < count; ++i) {
     pollfd pfd{listen_fd_, POLLIN, 0};
     if (poll(&pfd, 1, kAcceptTimeoutMs) != 1)
-      throw RunError(fmt::format("connection {} of {} never reached the listener", i + 1, count));
+      throw RunError(fmt::format("connection {} never reached the listener", first_index + i + 1));
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) throw_errno("accept");
-    Connection& conn = connections_.emplace_back(fd, scenario_.framing, counters_, i);
+    const uint32_t slot = uint32_t(connections_.size());
+    Connection& conn = connections_.emplace_back(fd, scenario_.framing, counters_, first_index + i);
     mode_.on_accept(conn);
     data_ready_.watch(fd);
     epoll_event ev{};
     ev.events = EPOLLIN | (mode_.edge_triggered(scenario_.receiver.edge_triggered) ? uint32_t(EPOLLET) : 0u);
-    ev.data.u32 = i;
+    ev.data.u32 = slot;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl ADD");
   }
 }

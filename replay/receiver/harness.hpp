@@ -22,13 +22,17 @@ class ReceiverHarness {
  public:
   ReceiverHarness(const Scenario& scenario, const Network& network, ReceiverMode& mode,
                   DataReadyProbe& data_ready);
+  // Another receiver thread's loop over its own connections, accepting from `listener`'s
+  // socket (which stays the listener's to close).
+  ReceiverHarness(const Scenario& scenario, const ReceiverHarness& listener, ReceiverMode& mode,
+                  DataReadyProbe& data_ready);
   ~ReceiverHarness();
   ReceiverHarness(const ReceiverHarness&) = delete;
   ReceiverHarness& operator=(const ReceiverHarness&) = delete;
 
-  // Accepts every connection the replayer opened and hands each to the mode before
-  // any data flows.
-  void accept_connections(uint32_t count);
+  // Accepts the next `count` connections the replayer opened, numbering them from
+  // `first_index`, and hands each to the mode before any data flows.
+  void accept_connections(uint32_t count, uint32_t first_index = 0);
   // Frames received per connection (all connections' frames over their number),
   // stored as the loop advances (for progress).
   void publish_frames_to(std::atomic<uint64_t>* frames_received) { frames_progress_ = frames_received; }
@@ -79,6 +83,7 @@ class ReceiverHarness {
   NetSoftirqProbe* softirq_ = nullptr;
   std::optional<TaskClock> task_clock_;
   int listen_fd_ = -1;
+  bool owns_listener_ = true;
   int epoll_fd_ = -1;
   std::vector<Connection> connections_;
   ReceiverCounters counters_;

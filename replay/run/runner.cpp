@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +26,7 @@
 #include "probes/data_ready.hpp"
 #include "probes/host_probe.hpp"
 #include "probes/net_softirq.hpp"
+#include "receiver/connection.hpp"
 #include "receiver/harness.hpp"
 #include "receiver/mode.hpp"
 #include "report/progress.hpp"
@@ -171,47 +173,180 @@ void warn_on_schedule_not_kept(RunResult& result) {
   }
 }
 
+// Connection `index`'s thread when `count` connections are cut into `threads`
+// contiguous blocks whose sizes differ by at most one.
+uint32_t thread_of(uint32_t index, uint32_t count, uint32_t threads) {
+  const uint32_t small = count / threads, big_blocks = count % threads;
+  const uint32_t in_big = big_blocks * (small + 1);
+  return index < in_big ? index / (small + 1) : big_blocks + (index - in_big) / small;
+}
+
+// Connecting and accepting alternate in batches below the listen backlog, so any
+// number of connections fits the accept queue and each accept poll waits for one.
+constexpr uint32_t kConnectBatch = 512;
+
+void add_counters(ReceiverCounters& total, const ReceiverCounters& c) {
+  total.epoll_waits += c.epoll_waits;
+  total.wakeups += c.wakeups;
+  total.early_wakeups += c.early_wakeups;
+  total.events += c.events;
+  total.recv_calls += c.recv_calls;
+  total.setsockopt_calls += c.setsockopt_calls;
+  total.other_syscalls += c.other_syscalls;
+}
+
+Measured sum_measured(const Measured& a, const Measured& b) {
+  return a.value && b.value ? Measured::of(*a.value + *b.value) : (a.value ? b : a);
+}
+
+json thread_figures(const ModeRepetition& r, size_t connections) {
+  auto value = [](const Measured& m) { return m.value ? json(*m.value) : json(nullptr); };
+  return {{"connections", connections}, {"frames", r.frames},         {"wakeups", r.counters.wakeups},
+          {"syscalls", r.counters.syscalls()}, {"cpu_us", value(r.cpu_us)}, {"ctx_switches", value(r.ctx_switches)}};
+}
+
+// Frames and integrity of every connection in a few numbers: at 10,000 connections a
+// row each would outweigh the rest of run.json.
+json connection_summary(const std::vector<const ReceiverHarness*>& harnesses, const ReplayPlan& plan) {
+  constexpr size_t kListedFailures = 16;
+  uint64_t count = 0, min_frames = UINT64_MAX, max_frames = 0, ok = 0;
+  json failed = json::array();
+  for (const ReceiverHarness* h : harnesses)
+    for (const Connection& c : h->connections()) {
+      ++count;
+      min_frames = std::min(min_frames, c.frames_completed());
+      max_frames = std::max(max_frames, c.frames_completed());
+      if (c.frames_completed() == plan.frames.size() && c.hash() == plan.stream_hash())
+        ++ok;
+      else if (failed.size() < kListedFailures)
+        failed.push_back(c.index());
+    }
+  return {{"count", count},
+          {"frames_min", count ? min_frames : 0},
+          {"frames_max", max_frames},
+          {"integrity_ok", ok},
+          {"integrity_failed_first", failed}};
+}
+
+// Every receiver thread's repetition folded into one: per-frame metrics over all
+// connections, CPU and counters summed, the window from the first start to the last end.
+ModeRepetition combine(std::vector<ModeRepetition> parts) {
+  ModeRepetition total = std::move(parts[0]);
+  std::vector<std::string> problems;
+  if (!total.integrity_ok) problems.push_back(total.integrity_detail);
+  for (size_t t = 1; t < parts.size(); ++t) {
+    const ModeRepetition& p = parts[t];
+    total.frames += p.frames;
+    total.bytes += p.bytes;
+    add_counters(total.counters, p.counters);
+    total.kernel_data_ready = sum_measured(total.kernel_data_ready, p.kernel_data_ready);
+    total.kernel_wakeup_edges = sum_measured(total.kernel_wakeup_edges, p.kernel_wakeup_edges);
+    total.segments_achieved = sum_measured(total.segments_achieved, p.segments_achieved);
+    total.cpu_us = sum_measured(total.cpu_us, p.cpu_us);
+    total.cpu_rusage_us = sum_measured(total.cpu_rusage_us, p.cpu_rusage_us);
+    total.ctx_switches = sum_measured(total.ctx_switches, p.ctx_switches);
+    total.latency.merge(p.latency);
+    total.latency_from_send.merge(p.latency_from_send);
+    // send_lateness: every part recorded the same merged sent_ns; the first one's stands.
+    total.wall_ns = std::max(total.wall_ns, p.wall_ns);
+    if (!p.integrity_ok) problems.push_back(p.integrity_detail);
+    total.integrity_ok = total.integrity_ok && p.integrity_ok;
+  }
+  if (parts.size() > 1) {
+    total.net_softirq_outside_receiver_us =
+        Measured::missing("the softirq probe leaves out one receiver thread, and this run had several");
+    if (!problems.empty()) total.integrity_detail = fmt::format("{}", fmt::join(problems, "; "));
+  }
+  return total;
+}
+
 ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& network, const ModeDefinition& def,
                         DataReadyProbe& data_ready, NetSoftirqProbe& softirq, ProgressReporter& progress) {
   StopSignal& stop = StopSignal::instance();
+  const uint32_t connections = sc.receiver.connections;
   std::unique_ptr<ReceiverMode> mode = def.make(sc);
-  ReceiverHarness harness(sc, network, *mode, data_ready);
-  harness.measure_softirq_with(&softirq);
-  std::unique_ptr<Replayer> replayer = network.make_replayer(sc);
-  replayer->connect(sc.receiver.connections);
-  harness.accept_connections(sc.receiver.connections);
+  std::vector<std::unique_ptr<ReceiverHarness>> harnesses;
+  harnesses.push_back(std::make_unique<ReceiverHarness>(sc, network, *mode, data_ready));
+  for (uint32_t t = 1; t < sc.receiver.threads; ++t)
+    harnesses.push_back(std::make_unique<ReceiverHarness>(sc, *harnesses[0], *mode, data_ready));
+  if (harnesses.size() == 1) harnesses[0]->measure_softirq_with(&softirq);
+  std::vector<std::unique_ptr<Replayer>> replayers;
+  for (uint32_t t = 0; t < sc.sender.threads; ++t) replayers.push_back(network.make_replayer(sc));
+
+  // A TAP peer handshakes all its connections in one call; kernel sockets connect in batches.
+  const bool kernel_sockets = sc.transport.kind == Transport::Kind::Loopback || sc.transport.kind == Transport::Kind::Veth;
+  if (!kernel_sockets) replayers[0]->connect(connections);
+  for (uint32_t first = 0; first < connections;) {
+    const uint32_t sender = thread_of(first, connections, sc.sender.threads);
+    const uint32_t receiver = thread_of(first, connections, sc.receiver.threads);
+    uint32_t end = first + 1;
+    while (end < connections && end - first < kConnectBatch && thread_of(end, connections, sc.sender.threads) == sender &&
+           thread_of(end, connections, sc.receiver.threads) == receiver)
+      ++end;
+    if (kernel_sockets) replayers[sender]->connect(end - first);
+    harnesses[receiver]->accept_connections(end - first, first);
+    first = end;
+  }
 
   const int64_t t0 = monotonic_ns() + kStartDelayNs;
   const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
   progress.schedule(plan.frames.size(), t0, plan.duration_ns());
-  harness.publish_frames_to(&progress.frames_received());
-  std::vector<int> receiver_cpus;
-  SenderThread sender(sc, *replayer, plan, t0, stop);
-  std::exception_ptr receiver_error;
-  // The receiver loop gets its own thread so its rusage covers nothing else.
-  std::thread receiver([&] {
-    try {
-      apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
-      receiver_cpus = pin_calling_thread(sc.receiver.cpu, "receiver");
-      harness.receive(plan, deadline, stop.fd());
-    } catch (...) {
-      receiver_error = std::current_exception();
-    }
-  });
-  receiver.join();
-  if (receiver_error) {
-    stop.request();  // unblock the sender; the run is over anyway
-    sender.join();
-    std::rethrow_exception(receiver_error);
+  // Connection 0's thread stands for the progress of all.
+  harnesses[0]->publish_frames_to(&progress.frames_received());
+  std::vector<std::unique_ptr<SenderThread>> senders;
+  for (auto& replayer : replayers) senders.push_back(std::make_unique<SenderThread>(sc, *replayer, plan, t0, stop));
+  std::vector<std::vector<int>> receiver_cpus(harnesses.size());
+  std::vector<std::exception_ptr> receiver_errors(harnesses.size());
+  // Each receiver loop gets its own thread so its rusage covers nothing else.
+  std::vector<std::thread> receivers;
+  for (size_t t = 0; t < harnesses.size(); ++t)
+    receivers.emplace_back([&, t] {
+      try {
+        apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
+        receiver_cpus[t] = pin_calling_thread(sc.receiver.cpu, "receiver");
+        harnesses[t]->receive(plan, deadline, stop.fd());
+      } catch (...) {
+        receiver_errors[t] = std::current_exception();
+        stop.request();  // unblock the sender and the other receivers; the run is over anyway
+      }
+    });
+  for (std::thread& r : receivers) r.join();
+  for (auto& s : senders) s->join();
+  for (const std::exception_ptr& e : receiver_errors)
+    if (e) std::rethrow_exception(e);
+  for (auto& s : senders)
+    if (s->error) std::rethrow_exception(s->error);
+  for (auto& h : harnesses) {
+    if (h->stopped()) throw RunError("interrupted");
+    if (h->timed_out()) throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
   }
-  sender.join();
-  if (sender.error) std::rethrow_exception(sender.error);
-  if (harness.stopped()) throw RunError("interrupted");
-  if (harness.timed_out())
-    throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
-  ModeRepetition rep = harness.measurements(plan, t0, sender.sent_ns);
-  rep.extra["sender"] = replayer->stats();
-  rep.extra["affinity"] = {{"receiver", receiver_cpus}, {"sender", sender.cpus}};
+  // A segment counts as handed over when the last sender thread handed it over.
+  std::vector<int64_t> sent_ns = senders[0]->sent_ns;
+  for (size_t t = 1; t < senders.size(); ++t)
+    for (size_t s = 0; s < sent_ns.size(); ++s) {
+      const int64_t other = s < senders[t]->sent_ns.size() ? senders[t]->sent_ns[s] : 0;
+      sent_ns[s] = sent_ns[s] == 0 || other == 0 ? 0 : std::max(sent_ns[s], other);
+    }
+  std::vector<ModeRepetition> parts;
+  json receiver_threads = json::array();
+  std::vector<const ReceiverHarness*> views;
+  for (auto& h : harnesses) {
+    parts.push_back(h->measurements(plan, t0, sent_ns));
+    receiver_threads.push_back(thread_figures(parts.back(), h->connections().size()));
+    views.push_back(h.get());
+  }
+  ModeRepetition rep = combine(std::move(parts));
+  json sender_stats = json::array();
+  json sender_cpus = json::array();
+  for (size_t t = 0; t < replayers.size(); ++t) {
+    sender_stats.push_back(replayers[t]->stats());
+    sender_cpus.push_back(senders[t]->cpus);
+  }
+  rep.extra["sender"] = replayers.size() == 1 ? sender_stats[0] : sender_stats;
+  rep.extra["affinity"] = {{"receiver", receiver_cpus[0]}, {"sender", senders[0]->cpus}};
+  rep.extra["receiver_threads"] = receiver_threads;
+  rep.extra["sender_threads"] = {{"count", replayers.size()}, {"cpus", sender_cpus}};
+  rep.extra["connections"] = connection_summary(views, plan);
   mode->finish(plan, rep);
   return rep;
 }
@@ -262,6 +397,26 @@ void warn_on_steal(RunResult& result) {
         worst, worst_mode));
 }
 
+// Both ends of every connection live in this process, beside the probes' and the
+// namespaces' descriptors: raise the soft limit to the hard one, and the hard one when
+// privileged and still short.
+void raise_fd_limit(const Scenario& sc) {
+  constexpr rlim_t kSpareFds = 256;
+  const rlim_t needed = rlim_t(sc.receiver.connections) * 2 + kSpareFds;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) throw_errno("getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur >= needed) return;
+  rlimit raised{std::max(limit.rlim_cur, std::min(needed, limit.rlim_max)), limit.rlim_max};
+  if (limit.rlim_max < needed) raised = {needed, needed};
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && limit.rlim_max >= needed)
+    throw_errno("setrlimit(RLIMIT_NOFILE)");
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) throw_errno("getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur < needed)
+    throw RunError(fmt::format("{} connections need {} file descriptors, and RLIMIT_NOFILE stays at {} (hard {}): "
+                               "raising the hard limit needs CAP_SYS_RESOURCE and fs.nr_open above it",
+                               sc.receiver.connections, needed, limit.rlim_cur, limit.rlim_max));
+}
+
 }  // namespace
 
 RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
@@ -273,6 +428,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
   result.host = describe_host();
   result.timing = timing_comparability(result.host);
   check_pinning(sc, settings.remote == nullptr);
+  if (!settings.remote) raise_fd_limit(sc);
   result.pinning = pinning_json(sc);
 
   const std::vector<std::string> modes = settings.modes.empty() ? sc.receiver.modes : settings.modes;

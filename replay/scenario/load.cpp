@@ -312,6 +312,10 @@ std::optional<uint32_t> cpu_to_pin(YamlFields& fields) {
   return uint32_t(fields.u64("cpu", 0, 0, CPU_SETSIZE - 1));
 }
 
+// Two sockets per connection live in this process (sender and receiver end), and the
+// ephemeral port range (28232 ports by default) bounds one sender address.
+constexpr uint64_t kMaxConnections = 20000;
+
 void parse_receiver(YamlFields& root, Scenario& sc) {
   YamlFields r = root.map("receiver");
   Receiver& rc = sc.receiver;
@@ -322,18 +326,31 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
     const YAML::Node at = modes_node.IsSequence() ? modes_node[i] : modes_node;
     if (const std::string problem = mode_list_problem(rc.modes, i); !problem.empty()) r.fail(at, "modes", problem);
   }
-  rc.connections = uint32_t(r.u64("connections", rc.connections, 1, 1024));
+  rc.connections = uint32_t(r.u64("connections", rc.connections, 1, kMaxConnections));
   rc.edge_triggered = r.choice("epoll", "level", {"level", "edge"}) == "edge";
   rc.read_size = uint32_t(r.u64("read_size", rc.read_size, 1, 64 << 20));
   rc.autolowat_backend = r.choice("autolowat_backend", "auto", {"auto", "sockops", "tcp-ops"});
   rc.realtime_priority = uint32_t(r.u64("realtime_priority", 0, 0, 99));
   rc.cpu = cpu_to_pin(r);
+  const YAML::Node threads_node = r.has("threads") ? YAML::Node(r.take("threads")) : YAML::Node();
+  if (threads_node) {
+    rc.threads = uint32_t(r.as_u64(threads_node, "threads", 1, rc.connections));
+    if (rc.threads > 1 && sc.transport.kind == Transport::Kind::Remote)
+      r.fail(threads_node, "threads", "a remote receiver runs one receiver thread");
+  }
   r.finish();
 }
 
 void parse_sender(YamlFields& root, Scenario& sc) {
   YamlFields s = root.map("sender");
   sc.sender.cpu = cpu_to_pin(s);
+  const bool kernel_sockets = sc.transport.kind == Transport::Kind::Loopback || sc.transport.kind == Transport::Kind::Veth;
+  const YAML::Node threads_node = s.has("threads") ? YAML::Node(s.take("threads")) : YAML::Node();
+  if (threads_node) {
+    sc.sender.threads = uint32_t(s.as_u64(threads_node, "threads", 1, sc.receiver.connections));
+    if (sc.sender.threads > 1 && !kernel_sockets)
+      s.fail(threads_node, "threads", "more than one sender thread needs transport kind loopback or veth");
+  }
   s.finish();
 }
 

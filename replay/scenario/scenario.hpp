@@ -118,10 +118,12 @@ struct Receiver {
   std::string autolowat_backend = "auto";  // auto | sockops | tcp-ops
   uint32_t realtime_priority = 0;  // SCHED_FIFO for sender and receiver threads, 0 = normal
   std::optional<uint32_t> cpu;     // pin the receiver thread to this CPU
+  uint32_t threads = 1;            // receiver threads, one epoll set each, <= connections
 };
 
 struct Sender {
   std::optional<uint32_t> cpu;  // pin the sending thread to this CPU
+  uint32_t threads = 1;         // sender threads, each pacing its share of the connections
 };
 
 struct RunOptions {

@@ -64,6 +64,8 @@ class CliBadInput : public ::testing::Test {
     scenario("map_key.yaml", "receiver:\n  {epoll: level}: 1\n");
     scenario("modes_twice.yaml", "receiver: {modes: [baseline, lowat-user, baseline]}\n");
     scenario("ok.yaml", "source: {synthetic: {frames: 5}}\n");
+    scenario("threads_over.yaml", "receiver: {connections: 2,\n  threads: 3}\n");
+    scenario("threads_zero.yaml", "receiver: {connections: 2}\nsender:\n  threads: 0\n");
     scenario("huge.yaml", "source: {synthetic: {frames: 10000000, payload: 1073741824}}\n");
     scenario("budget.yaml", "source: {synthetic: {frames: 2000, payload: 1000}}\nrun: {max_memory_mb: 1}\n");
     scenario("years.yaml", "source: {synthetic: {frames: 10000, payload: 10}}\nsegmentation: {frame_gap_us: 60000000}\n");
@@ -99,6 +101,9 @@ TEST_F(CliBadInput, EveryRowExitsTwoNamingWhatIsWrong) {
        {"{dir}/modes_twice.yaml:1:42: receiver.modes: mode 'baseline' is given twice"}},
       {"mode twice on the command line", "run {dir}/ok.yaml --modes baseline,baseline --out {dir}/results",
        {"--modes baseline,baseline: mode 'baseline' is given twice"}},
+      {"more receiver threads than connections", "validate {dir}/threads_over.yaml",
+       {"{dir}/threads_over.yaml:2:", "threads"}},
+      {"no sender thread", "run {dir}/threads_zero.yaml --out {dir}/results", {"{dir}/threads_zero.yaml:3:", "threads"}},
       {"plan beyond memory", "validate {dir}/huge.yaml",
        {"{dir}/huge.yaml: the plan needs", "10000000 frames", "over run.max_memory_mb 4096",
         "source.synthetic.frames"}},

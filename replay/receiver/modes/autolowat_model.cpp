@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <mutex>
 
 #include "plan/plan.hpp"
 #include "probes/data_ready.hpp"
@@ -47,8 +48,11 @@ class AutolowatModel : public ReceiverMode {
   }
 
   // The ring buffer is drained as the run goes so it never fills up.
+  // Receiver threads share the mode: the drain runs under a lock.
   void after_read(Connection& /*conn*/) override {
-    if (probe_->available() && ++reads_ % 256 == 0) collect();
+    if (!probe_->available()) return;
+    std::lock_guard<std::mutex> hold(collecting_);
+    if (++reads_ % 256 == 0) collect();
   }
 
   void finish(const ReplayPlan& plan, ModeRepetition& rep) override {
@@ -167,6 +171,7 @@ class AutolowatModel : public ReceiverMode {
   Framing framing_;
   Receiver receiver_;
   std::unique_ptr<DataReadyProbe> probe_;
+  std::mutex collecting_;
   std::vector<uint64_t> cookies_;
   std::map<uint64_t, std::vector<data_ready_event>> events_;
   uint64_t reads_ = 0;
