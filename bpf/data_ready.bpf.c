@@ -19,7 +19,8 @@ const volatile bool record_arrivals = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	/* one entry per watched socket: receiver.connections goes up to 20000 */
+	__uint(max_entries, 32768);
 	__type(key, __u64); /* socket cookie */
 	__type(value, struct data_ready_counts);
 } watched SEC(".maps");

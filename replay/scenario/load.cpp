@@ -332,8 +332,8 @@ void parse_receiver(YamlFields& root, Scenario& sc) {
   rc.autolowat_backend = r.choice("autolowat_backend", "auto", {"auto", "sockops", "tcp-ops"});
   rc.realtime_priority = uint32_t(r.u64("realtime_priority", 0, 0, 99));
   rc.cpu = cpu_to_pin(r);
-  const YAML::Node threads_node = r.has("threads") ? YAML::Node(r.take("threads")) : YAML::Node();
-  if (threads_node) {
+  if (r.has("threads")) {
+    const YAML::Node threads_node = r.take("threads");
     rc.threads = uint32_t(r.as_u64(threads_node, "threads", 1, rc.connections));
     if (rc.threads > 1 && sc.transport.kind == Transport::Kind::Remote)
       r.fail(threads_node, "threads", "a remote receiver runs one receiver thread");
@@ -345,8 +345,8 @@ void parse_sender(YamlFields& root, Scenario& sc) {
   YamlFields s = root.map("sender");
   sc.sender.cpu = cpu_to_pin(s);
   const bool kernel_sockets = sc.transport.kind == Transport::Kind::Loopback || sc.transport.kind == Transport::Kind::Veth;
-  const YAML::Node threads_node = s.has("threads") ? YAML::Node(s.take("threads")) : YAML::Node();
-  if (threads_node) {
+  if (s.has("threads")) {
+    const YAML::Node threads_node = s.take("threads");
     sc.sender.threads = uint32_t(s.as_u64(threads_node, "threads", 1, sc.receiver.connections));
     if (sc.sender.threads > 1 && !kernel_sockets)
       s.fail(threads_node, "threads", "more than one sender thread needs transport kind loopback or veth");

@@ -48,7 +48,9 @@ run: {repetitions: 1, warmup_frames: 2, timeout_s: 60}
     EXPECT_EQ(frames, r.frames);
     EXPECT_EQ(wakeups, r.counters.wakeups);
     EXPECT_EQ(syscalls, r.counters.syscalls());
-    if (r.cpu_us.value) EXPECT_DOUBLE_EQ(cpu_us, *r.cpu_us.value);
+    if (r.cpu_us.value) {
+      EXPECT_DOUBLE_EQ(cpu_us, *r.cpu_us.value);
+    }
     EXPECT_EQ(r.extra["sender_threads"]["count"], 2);
     const json& summary = r.extra["connections"];
     EXPECT_EQ(summary["count"], 1000);
