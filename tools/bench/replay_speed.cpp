@@ -13,6 +13,7 @@
 #include "common/errors.hpp"
 #include "common/stop.hpp"
 #include "instrument.hpp"
+#include "run/runner.hpp"
 #include "scenario/load.hpp"
 
 namespace rcvq::bench {
@@ -112,6 +113,63 @@ void peak_rss(uint64_t largest) {
   }
 }
 
+// One baseline repetition of `connections` connections on `threads` receiver and sender
+// threads, each connection carrying `frames` 1000-byte frames `gap_us` apart.
+nlohmann::json scaling_point(uint32_t connections, uint32_t threads, uint64_t frames, uint32_t gap_us) {
+  const Scenario sc = parse_scenario(fmt::format(R"(
+name: bench-connections
+source: {{synthetic: {{frames: {}, payload: 992}}}}
+segmentation: {{cut: whole, frame_gap_us: {}}}
+transport: {{kind: loopback}}
+sender: {{threads: {}}}
+receiver: {{modes: [baseline], connections: {}, threads: {}}}
+run: {{repetitions: 1, warmup_frames: 2, timeout_s: 120}}
+)",
+                                                 frames, gap_us, threads, connections, threads),
+                                     "bench-connections");
+  RunSettings settings;
+  settings.write_results = false;
+  settings.quiet = true;
+  const RunOutcome out = run_scenario(sc, settings);
+  const ModeResult& m = out.result.modes.front();
+  if (m.status != "ok" || m.repetitions.empty() || !m.repetitions.front().integrity_ok)
+    throw RunError(fmt::format("{} connections on {} threads: {}", connections, threads,
+                               m.reason.empty() ? m.repetitions.front().integrity_detail : m.reason));
+  return aggregate_metrics(m);
+}
+
+void connection_scaling() {
+  fmt::print("\n4. many connections (loopback, baseline, 1000 B frames, 20 per connection, 2 ms apart per\n"
+             "   connection; every receiver thread's task-clock summed; lateness: the sender's p99 behind plan)\n");
+  fmt::print("   {:>11} {:>7} {:>10} {:>12} {:>15}\n", "connections", "threads", "frames/s", "cpu us/frame",
+             "p99 lateness us");
+  for (uint32_t threads : {1u, 2u})
+    for (uint32_t connections : {1u, 10u, 100u, 1000u, 10000u}) {
+      if (connections < threads) continue;
+      try {
+        const nlohmann::json metrics = scaling_point(connections, threads, 20, 2000);
+        const nlohmann::json& cpu = metrics["cpu_us_per_frame"];
+        fmt::print("   {:>11} {:>7} {:>10.0f} {:>12} {:>15.1f}\n", connections, threads,
+                   metrics["frames_per_s"].get<double>(),
+                   cpu.is_number() ? fmt::format("{:.2f}", cpu.get<double>()) : std::string("n/a"),
+                   metrics["send_lateness_ns"]["p99"].get<double>() / 1e3);
+      } catch (const RunError& e) {
+        fmt::print("   {:>11} {:>7} unsupported: {}\n", connections, threads, e.what());
+      }
+    }
+  fmt::print("   highest offered rate with p99 lateness < 50 us (1 connection, 1 thread, 1000 B frames):\n");
+  uint32_t kept_gap_us = 0;
+  for (uint32_t gap_us : {1000u, 200u, 50u, 20u, 10u, 5u, 2u}) {
+    const nlohmann::json metrics = scaling_point(1, 1, 20000 / std::max(gap_us, 10u) * 10, gap_us);
+    if (metrics["send_lateness_ns"]["p99"].get<double>() >= 50e3) break;
+    kept_gap_us = gap_us;
+  }
+  if (kept_gap_us)
+    fmt::print("   {} frames/s ({} us apart) kept\n", 1'000'000 / kept_gap_us, kept_gap_us);
+  else
+    fmt::print("   none of the tried rates (from 1000 frames/s) kept\n");
+}
+
 int bench(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);  // rows appear as they are measured, also in a pipe
   const uint64_t frames = argc > 1 ? std::stoull(argv[1]) : 100'000;
@@ -120,9 +178,8 @@ int bench(int argc, char** argv) {
   throughput(frames);
   receiver_cpu();
   bookkeeping();
+  connection_scaling();
   peak_rss(rss_largest);
-  fmt::print("\n(4. frames/s and CPU from 1 to 10000 connections on 1 and 2 threads: not measured yet, the receiver\n"
-             "and sender are single-threaded)\n");
   return 0;
 }
 
