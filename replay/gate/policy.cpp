@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 
 #include "common/errors.hpp"
+#include "common/input_file.hpp"
 #include "scenario/yaml_fields.hpp"
 
 namespace rcvq {
 namespace {
+
+// A policy is a few dozen lines; anything near this is not one.
+constexpr uint64_t kMaxGatePolicyBytes = 1 << 20;
 
 MetricPolicy counter() {
   MetricPolicy p;
@@ -90,11 +94,12 @@ GatePolicy default_gate_policy() {
 }
 
 GatePolicy load_gate_policy(const std::string& path) {
+  // Read as a bounded regular file first: LoadFile would block forever on a FIFO and
+  // read /dev/zero until memory runs out.
+  const std::string text = read_regular_file(path, kMaxGatePolicyBytes, "gate policy");
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InputError(fmt::format("{}: cannot open", path));
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
   }

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/privileges.hpp"
 #include "probes/data_ready.hpp"
 #include "transport/netns.hpp"
 
@@ -56,11 +57,30 @@ class KernelBtf {
   struct btf* btf_;
 };
 
-Capability probe_prog_type(const char* name, bpf_prog_type type, const char* what) {
+// libbpf's probe answers 0 both for a kernel without the program type and for a
+// process the kernel refuses every program, so the second is told apart by asking
+// for this process's capabilities (`missing_privileges`, "" when it has them).
+Capability probe_prog_type(const char* name, bpf_prog_type type, const char* what,
+                           const std::string& missing_privileges) {
   int rc = libbpf_probe_bpf_prog_type(type, nullptr);
   if (rc == 1) return {name, true, fmt::format("{} programs load", what)};
+  if (!missing_privileges.empty())
+    return {name, false, fmt::format("{} programs are refused to this process: {}", what, missing_privileges)};
   return {name, false, fmt::format("{} programs do not load here ({})", what, rc < 0 ? std::strerror(-rc) : "unsupported")};
 }
+
+// libbpf prints its own account of every refused load on stderr; the probe's table
+// already gives each capability's reason, so it stays silent while probing.
+class LibbpfSilenced {
+ public:
+  LibbpfSilenced() : previous_(libbpf_set_print(nullptr)) {}
+  ~LibbpfSilenced() { libbpf_set_print(previous_); }
+  LibbpfSilenced(const LibbpfSilenced&) = delete;
+  LibbpfSilenced& operator=(const LibbpfSilenced&) = delete;
+
+ private:
+  libbpf_print_fn_t previous_;
+};
 
 Capability probe_perf(const char* name, uint32_t type, uint64_t config, const char* what) {
   perf_event_attr attr{};
@@ -112,6 +132,8 @@ std::string cgroup2_mount_point() { return mount_point_of("cgroup2"); }
 HostProbe probe_host() {
   HostProbe probe;
   auto& caps = probe.capabilities;
+  const LibbpfSilenced quiet;
+  const std::string missing_privileges = missing_run_privileges();
   KernelBtf btf;
   if (!btf.loaded()) {
     caps.push_back({cap::kRcvqCbSockops, false, "no kernel BTF at /sys/kernel/btf/vmlinux"});
@@ -129,7 +151,7 @@ HostProbe probe_host() {
                                     "AutoLOWAT struct_ops revision (v5 series)"});
   }
   {
-    Capability c = probe_prog_type(cap::kSockmapStrparser, BPF_PROG_TYPE_SK_SKB, "sk_skb");
+    Capability c = probe_prog_type(cap::kSockmapStrparser, BPF_PROG_TYPE_SK_SKB, "sk_skb", missing_privileges);
     if (c.available && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKMAP, nullptr) != 1)
       c = {cap::kSockmapStrparser, false, "BPF_MAP_TYPE_SOCKMAP is not available"};
     else if (c.available)
@@ -143,8 +165,9 @@ HostProbe probe_host() {
                     data_ready.available() ? "tp_btf program attached to sock:sk_data_ready"
                                            : data_ready.reason()});
   }
-  caps.push_back(probe_prog_type(cap::kSockOpsCgroup, BPF_PROG_TYPE_SOCK_OPS, "sock_ops"));
-  caps.push_back(probe_prog_type(cap::kCgroupSetsockopt, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup/setsockopt"));
+  caps.push_back(probe_prog_type(cap::kSockOpsCgroup, BPF_PROG_TYPE_SOCK_OPS, "sock_ops", missing_privileges));
+  caps.push_back(probe_prog_type(cap::kCgroupSetsockopt, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup/setsockopt",
+                                missing_privileges));
   caps.push_back(try_capability(cap::kNetns, "private network namespaces can be created",
                                 [] { Netns::create(); }));
   caps.push_back(try_capability(cap::kVeth, "veth pairs can be created (inside a private namespace)", [] {

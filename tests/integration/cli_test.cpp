@@ -119,6 +119,18 @@ TEST(Cli, RunWithoutRootPrintsOneLineAndExitsTwo) {
   EXPECT_NE(r.output.find("CAP_SYS_ADMIN and CAP_NET_ADMIN are missing"), std::string::npos) << r.output;
 }
 
+// Without root, `probe` still answers, and each refused program type says the process
+// lacks the privileges rather than that the kernel lacks the type; libbpf's own
+// complaints stay out of the table.
+TEST(Cli, ProbeWithoutRootBlamesPrivilegesNotTheKernel) {
+  const Result r = rcvqbench("probe", "setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("libbpf:"), std::string::npos) << r.output;
+  for (const char* line : {"sockmap_strparser      no   sk_skb programs are refused to this process",
+                           "sock_ops_cgroup        no   sock_ops programs are refused to this process"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << r.output;
+}
+
 // tools/run from elsewhere: paths are the caller's, and only rcvqbench is built. A
 // stand-in cmake records the build it is asked for; a stand-in rcvqbench where it ran.
 TEST(Cli, ToolsRunResolvesPathsFromTheCallersDirectoryAndBuildsOnlyRcvqbench) {

@@ -291,6 +291,18 @@ TEST(GateCompare, PolicyFileOverridesAndRejectsUnknownKeys) {
   }
 }
 
+TEST(GateCompare, PolicyThatIsNoRegularFileIsRefusedBeforeReading) {
+  // A FIFO would block the read forever and /dev/zero would never end.
+  for (const std::string path : {std::string("/dev/zero"), testing::TempDir()}) {
+    try {
+      load_gate_policy(path);
+      FAIL() << "read " << path << " as a policy";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(GateCompare, TableShowsEveryGatedMetricAndTheVerdict) {
   const BenchmarkFile base = parse_benchmark_json(document({lowat_user(2.0)}), "base.json");
   const BenchmarkFile cur = parse_benchmark_json(document({lowat_user(9.0)}), "cur.json");
