@@ -17,6 +17,17 @@ ReceiverCounters ReceiverCounters::operator-(const ReceiverCounters& o) const {
           other_syscalls - o.other_syscalls};
 }
 
+ReceiverCounters& ReceiverCounters::operator+=(const ReceiverCounters& o) {
+  epoll_waits += o.epoll_waits;
+  wakeups += o.wakeups;
+  early_wakeups += o.early_wakeups;
+  events += o.events;
+  recv_calls += o.recv_calls;
+  setsockopt_calls += o.setsockopt_calls;
+  other_syscalls += o.other_syscalls;
+  return *this;
+}
+
 Connection::Connection(int fd, const Framing& framing, ReceiverCounters& counters, uint32_t index)
     : fd_(fd), index_(index), scanner_(framing), counters_(counters) {}
 

@@ -22,6 +22,7 @@ struct ReceiverCounters {
 
   uint64_t syscalls() const { return epoll_waits + recv_calls + setsockopt_calls + other_syscalls; }
   ReceiverCounters operator-(const ReceiverCounters& o) const;
+  ReceiverCounters& operator+=(const ReceiverCounters& o);  // threads' counters into a total
 };
 
 // One accepted connection: the socket, the frame assembler over its byte stream, and

@@ -185,16 +185,6 @@ uint32_t thread_of(uint32_t index, uint32_t count, uint32_t threads) {
 // number of connections fits the accept queue and each accept poll waits for one.
 constexpr uint32_t kConnectBatch = 512;
 
-void add_counters(ReceiverCounters& total, const ReceiverCounters& c) {
-  total.epoll_waits += c.epoll_waits;
-  total.wakeups += c.wakeups;
-  total.early_wakeups += c.early_wakeups;
-  total.events += c.events;
-  total.recv_calls += c.recv_calls;
-  total.setsockopt_calls += c.setsockopt_calls;
-  total.other_syscalls += c.other_syscalls;
-}
-
 Measured sum_measured(const Measured& a, const Measured& b) {
   return a.value && b.value ? Measured::of(*a.value + *b.value) : (a.value ? b : a);
 }
@@ -238,7 +228,7 @@ ModeRepetition combine(std::vector<ModeRepetition> parts) {
     const ModeRepetition& p = parts[t];
     total.frames += p.frames;
     total.bytes += p.bytes;
-    add_counters(total.counters, p.counters);
+    total.counters += p.counters;
     total.kernel_data_ready = sum_measured(total.kernel_data_ready, p.kernel_data_ready);
     total.kernel_wakeup_edges = sum_measured(total.kernel_wakeup_edges, p.kernel_wakeup_edges);
     total.segments_achieved = sum_measured(total.segments_achieved, p.segments_achieved);
