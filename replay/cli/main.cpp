@@ -14,7 +14,9 @@
 #include "gate/gate.hpp"
 #include "kernels/matrix_run.hpp"
 #include "plan/plan.hpp"
+#include "plan/streamed_plan.hpp"
 #include "probes/host_probe.hpp"
+#include "receiver/mode.hpp"
 #include "remote/agent.hpp"
 #include "remote/client.hpp"
 #include "report/compare.hpp"
@@ -239,14 +241,14 @@ int main(int argc, char** argv) {
     }
     if (*validate) {
       const Scenario sc = load_scenario(scenario_path);
-      const ReplayPlan p = build_plan(sc, load_source(sc));
-      fmt::print("{}: ok ({} frames, {} segments, modes: {})\n", scenario_path, p.frames.size(),
-                 p.segments.size(), fmt::join(sc.receiver.modes, ", "));
+      const ReplayPlan p = make_plan(sc, modes_need_whole_plan(sc.receiver.modes));
+      fmt::print("{}: ok ({} frames, {} segments{}, modes: {})\n", scenario_path, p.frame_count(), p.segment_count(),
+                 p.streamed ? ", streamed" : "", fmt::join(sc.receiver.modes, ", "));
       return kExitOk;
     }
     if (*plan) {
       const Scenario sc = load_scenario(scenario_path);
-      print_plan(std::cout, sc, build_plan(sc, load_source(sc)), max_rows);
+      print_plan(std::cout, sc, make_plan(sc, modes_need_whole_plan(sc.receiver.modes)), max_rows);
       return kExitOk;
     }
     if (*probe) return probe_command(json_out);

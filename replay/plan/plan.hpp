@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,8 +40,32 @@ struct PlannedFrame {
   int64_t due_ns = 0;         // scheduled send time of that last byte
 };
 
+// A stretch of a streamed plan kept in memory: frames from `first_frame` on and the
+// segments that carry them, from `first_segment` on; the frames' segment indexes are
+// the whole plan's.
+struct PlanExcerpt {
+  uint64_t first_frame = 0;
+  uint64_t first_segment = 0;
+  std::vector<PlannedFrame> frames;
+  std::vector<PlannedSegment> segments;
+};
+
+// What a streamed plan keeps instead of its stream, segments and frames: the totals and
+// the stretch the report's timeline shows. The sender regenerates the plan frame by
+// frame from the scenario (SyntheticPlanWalk) as it sends.
+struct StreamedPlan {
+  const Scenario* scenario = nullptr;  // planned from; outlives the plan
+  uint64_t stream_bytes = 0, frames = 0, segments = 0;
+  int64_t duration_ns = 0;
+  uint64_t first_measured_segment = 0;
+  int64_t first_measured_due_ns = 0, last_due_ns = 0;
+  std::map<uint32_t, uint64_t> measured_frames_by_segments;
+  PlanExcerpt timeline;  // the first measured frames
+};
+
 // The pivot of the data flow: deterministic for a scenario and seed, identical for
-// every mode of a run, so modes compare on byte-identical input.
+// every mode of a run, so modes compare on byte-identical input. Held whole, or (when
+// `streamed` is set) produced frame by frame during the replay, its vectors empty.
 struct ReplayPlan {
   std::vector<uint8_t> stream;
   std::vector<PlannedSegment> segments;
@@ -48,11 +73,21 @@ struct ReplayPlan {
   uint64_t preamble_bytes = 0;
   uint64_t warmup_frames = 0;
   std::string source_description;
+  std::optional<StreamedPlan> streamed;
 
+  uint64_t frame_count() const { return streamed ? streamed->frames : frames.size(); }
+  uint64_t segment_count() const { return streamed ? streamed->segments : segments.size(); }
+  uint64_t stream_size() const { return streamed ? streamed->stream_bytes : stream.size(); }
   double planned_segments_per_frame() const;  // over the measured (post-warm-up) frames
-  int64_t duration_ns() const { return segments.empty() ? 0 : segments.back().send_at_ns; }
-  // StreamHash of `stream`: what every connection's receiver must arrive at. Hashed on
-  // the first call (from one thread; `stream` is final by then) and kept, so checking
+  int64_t duration_ns() const {
+    return streamed ? streamed->duration_ns : segments.empty() ? 0 : segments.back().send_at_ns;
+  }
+  // Measured frames by how many segments carry their bytes.
+  std::map<uint32_t, uint64_t> measured_frames_by_segments() const;
+  // Planned mean time between consecutive measured frames (0 with fewer than two).
+  int64_t measured_frame_period_ns() const;
+  // StreamHash of the stream: what every connection's receiver must arrive at. Hashed on
+  // the first call (from one thread; the plan is final by then) and kept, so checking
   // every repetition of every mode hashes the stream once, not once each.
   uint64_t stream_hash() const;
 
@@ -70,7 +105,9 @@ uint32_t tap_mss(const Transport& transport);
 // transmission after which all of its bytes have arrived. No-op for other transports.
 void apply_packet_effects(const Scenario& scenario, ReplayPlan& plan);
 
-// Human-readable plan: summary, then one line per segment and per frame.
+// Human-readable plan: summary, then one line per segment and per frame, the first
+// `max_rows` of each (and of a streamed plan the last ones too, at most kStreamedTailRows).
+constexpr size_t kStreamedTailRows = 1000;
 void print_plan(std::ostream& out, const Scenario& scenario, const ReplayPlan& plan,
                 size_t max_rows);
 

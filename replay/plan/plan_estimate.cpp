@@ -220,6 +220,11 @@ void check_plan_budget(const Scenario& sc, const PlanEstimate& e) {
         "{}: shrink {} or raise run.max_memory_mb",
         sc.path, about, megabytes(memory), e.stream_bytes, e.segments, e.frames, sc.receiver.connections,
         sc.run.max_memory_mb, e.source_keys));
+  check_plan_duration(sc, e);
+}
+
+void check_plan_duration(const Scenario& sc, const PlanEstimate& e) {
+  const char* about = e.upper_bound ? "up to " : "";
   if (e.duration_s > sc.run.max_duration_s)
     throw InputError(fmt::format(
         "{}: one replay of the plan takes {}{:.0f} s ({} segments, {} frames), over run.max_duration_s {}: shrink {} "

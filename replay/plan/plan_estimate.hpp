@@ -42,5 +42,7 @@ PlanEstimate estimate_captured_plan(const Scenario& scenario, const SourceStream
 // Throws InputError naming the scenario file, the figures and the key to change when
 // the estimate exceeds run.max_memory_mb or run.max_duration_s.
 void check_plan_budget(const Scenario& scenario, const PlanEstimate& estimate);
+// The run.max_duration_s half of it, for a streamed plan (whose memory is its window).
+void check_plan_duration(const Scenario& scenario, const PlanEstimate& estimate);
 
 }  // namespace rcvq

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <ostream>
-#include <random>
+#include <sstream>
 
 #include "common/errors.hpp"
+#include "plan/per_frame_schedule.hpp"
 #include "plan/plan.hpp"
+#include "plan/streamed_plan.hpp"
 
 namespace rcvq {
 namespace {
@@ -26,71 +28,12 @@ int64_t send_time_after(const Scenario& sc, int64_t t, double gap_ns, const char
   return t + int64_t(gap_ns);
 }
 
-// Chunk lengths for one frame of `len` bytes under a per-frame segmentation.
-std::vector<uint64_t> cut_frame(const Segmentation& seg, uint64_t len, std::mt19937_64& rng) {
-  std::vector<uint64_t> chunks;
-  auto fill_with = [&](auto next_size) {
-    for (uint64_t done = 0, i = 0; done < len; ++i) {
-      uint64_t n = std::min<uint64_t>(next_size(i), len - done);
-      chunks.push_back(n);
-      done += n;
-    }
-  };
-  using K = Segmentation::Kind;
-  switch (seg.kind) {
-    case K::Whole:
-    case K::AsCaptured:
-      chunks.push_back(len);
-      break;
-    case K::Fixed:
-      if (seg.chunks != 0) {
-        const uint64_t parts = std::min<uint64_t>(seg.chunks, len);
-        for (uint64_t i = 0; i < parts; ++i) chunks.push_back(len / parts + (i < len % parts ? 1 : 0));
-      } else {
-        fill_with([&](uint64_t) { return seg.fixed; });
-      }
-      break;
-    case K::Sizes:
-      fill_with([&](uint64_t i) { return seg.sizes[std::min<size_t>(i, seg.sizes.size() - 1)]; });
-      break;
-    case K::Random:
-      fill_with([&](uint64_t) {
-        return std::uniform_int_distribution<uint64_t>(seg.random_min, seg.random_max)(rng);
-      });
-      break;
-    case K::SplitDescriptor:
-      chunks.push_back(std::min(seg.split_at, len));
-      if (len > seg.split_at) chunks.push_back(len - seg.split_at);
-      break;
-  }
-  return chunks;
-}
-
 void plan_per_frame(const Scenario& sc, ReplayPlan& plan) {
-  const Segmentation& seg = sc.segmentation;
-  std::mt19937_64 rng(sc.source.synthetic.seed ^ 0x5bd1e995ULL);
-  int64_t t = 0;
-  if (plan.preamble_bytes) {
-    plan.segments.push_back({0, uint32_t(plan.preamble_bytes), t, kSegNone});
-    t += int64_t(seg.frame_gap_us) * 1000;
-  }
-  for (size_t f = 0; f < plan.frames.size(); ++f) {
-    PlannedFrame& frame = plan.frames[f];
-    if (f > 0) t = send_time_after(sc, t, double(seg.frame_gap_us) * 1000, "segmentation.frame_gap_us");
+  PerFrameSchedule schedule(sc);
+  if (plan.preamble_bytes) schedule.add_preamble(plan.preamble_bytes, plan.segments);
+  for (PlannedFrame& frame : plan.frames) {
     frame.first_segment = uint32_t(plan.segments.size());
-    uint64_t offset = frame.start;
-    bool first = true;
-    for (uint64_t len : cut_frame(seg, frame.end - frame.start, rng)) {
-      if (!first) t = send_time_after(sc, t, double(seg.chunk_gap_us) * 1000, "segmentation.chunk_gap_us");
-      first = false;
-      // A socket send() takes at most INT_MAX bytes per call; larger chunks are split.
-      for (uint64_t left = len; left > 0;) {
-        uint32_t piece = uint32_t(std::min<uint64_t>(left, 1u << 30));
-        plan.segments.push_back({offset, piece, t, kSegNone});
-        offset += piece;
-        left -= piece;
-      }
-    }
+    schedule.add_frame(frame.start, frame.end, plan.segments);
     frame.last_segment = uint32_t(plan.segments.size() - 1);
   }
 }
@@ -177,19 +120,113 @@ ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
 }
 
 double ReplayPlan::planned_segments_per_frame() const {
-  const size_t measured = frames.size() - warmup_frames;
+  const uint64_t measured = frame_count() - warmup_frames;
   if (measured == 0) return 0;
-  const size_t first = frames[warmup_frames].first_segment;
-  return double(segments.size() - first) / double(measured);
+  const uint64_t first = streamed ? streamed->first_measured_segment : frames[warmup_frames].first_segment;
+  return double(segment_count() - first) / double(measured);
 }
+
+std::map<uint32_t, uint64_t> ReplayPlan::measured_frames_by_segments() const {
+  if (streamed) return streamed->measured_frames_by_segments;
+  std::map<uint32_t, uint64_t> frames_by_segments;
+  for (size_t f = warmup_frames; f < frames.size(); ++f)
+    ++frames_by_segments[frames[f].last_segment - frames[f].first_segment + 1];
+  return frames_by_segments;
+}
+
+int64_t ReplayPlan::measured_frame_period_ns() const {
+  const uint64_t measured = frame_count() - warmup_frames;
+  if (measured < 2) return 0;
+  const int64_t first = streamed ? streamed->first_measured_due_ns : frames[warmup_frames].due_ns;
+  const int64_t last = streamed ? streamed->last_due_ns : frames.back().due_ns;
+  return (last - first) / int64_t(measured - 1);
+}
+
+namespace {
+
+// Rows of the plan printer's two tables.
+void print_segment_row(std::ostream& out, uint64_t index, const PlannedSegment& s, const std::string& frames) {
+  const std::string flags = segment_flags_text(s.flags);
+  fmt::print(out, "{:>8} {:>12} {:>8} {:>14.1f}  {}{}\n", index, s.offset, s.length, double(s.send_at_ns) / 1e3,
+             frames, flags.empty() ? "" : "  " + flags);
+}
+
+void print_frame_row(std::ostream& out, uint64_t index, const PlannedFrame& f, uint64_t warmup_frames) {
+  fmt::print(out, "{:>8} {:>12} {:>12} {:>10} {:>14.1f}{}\n", index, f.start, f.end,
+             f.last_segment - f.first_segment + 1, double(f.due_ns) / 1e3, index < warmup_frames ? "  warm-up" : "");
+}
+
+void print_more(std::ostream& out, uint64_t rows) { fmt::print(out, "{:>8}\n", fmt::format("... {} more", rows)); }
+
+const char* const kSegmentHeader = "\n{:>8} {:>12} {:>8} {:>14}  {}\n";
+const char* const kFrameHeader = "\n{:>8} {:>12} {:>12} {:>10} {:>14}\n";
+
+void print_held_rows(std::ostream& out, const ReplayPlan& plan, size_t max_rows) {
+  fmt::print(out, fmt::runtime(kSegmentHeader), "segment", "offset", "bytes", "send_at_us", "frames");
+  for (size_t i = 0; i < plan.segments.size() && i < max_rows; ++i) {
+    const PlannedSegment& s = plan.segments[i];
+    // Packet effects may send segments out of stream order: look each one up.
+    const size_t frame = size_t(std::partition_point(plan.frames.begin(), plan.frames.end(),
+                                                     [&](const PlannedFrame& f) { return f.end <= s.offset; }) -
+                                plan.frames.begin());
+    size_t last = frame;
+    while (last + 1 < plan.frames.size() && plan.frames[last + 1].start < s.offset + s.length) ++last;
+    std::string frames = frame >= plan.frames.size() ? "preamble"
+                         : last == frame             ? fmt::format("{}", frame)
+                                                     : fmt::format("{}-{}", frame, last);
+    if (frame < plan.frames.size() && s.offset + s.length <= plan.frames[frame].start) frames = "preamble";
+    print_segment_row(out, i, s, frames);
+  }
+  if (plan.segments.size() > max_rows) print_more(out, plan.segments.size() - max_rows);
+  fmt::print(out, fmt::runtime(kFrameHeader), "frame", "start", "end", "segments", "due_us");
+  for (size_t i = 0; i < plan.frames.size() && i < max_rows; ++i) print_frame_row(out, i, plan.frames[i], plan.warmup_frames);
+  if (plan.frames.size() > max_rows) print_more(out, plan.frames.size() - max_rows);
+}
+
+// A streamed plan's first and last rows, walked again: the plan is never held. Each of
+// a per-frame plan's segments carries one frame (or the preamble).
+void print_streamed_rows(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, size_t max_rows) {
+  const StreamedPlan& s = *plan.streamed;
+  const uint64_t head = max_rows, tail = std::min<uint64_t>(max_rows, kStreamedTailRows);
+  auto shown = [&](uint64_t index, uint64_t total) { return index < head || index + tail >= total; };
+  std::string segment_rows, frame_rows;
+  auto append_gap = [&](std::string& rows, uint64_t index, uint64_t total) {
+    if (index == head && total > head + tail) rows += fmt::format("{:>8}\n", fmt::format("... {} more", total - head - tail));
+  };
+  SyntheticPlanWalk walk(sc);
+  while (walk.next()) {
+    const PlannedFrame& f = walk.frame();
+    for (size_t k = 0; k < walk.segments().size(); ++k) {
+      const uint64_t index = walk.first_segment() + k;
+      append_gap(segment_rows, index, s.segments);
+      if (!shown(index, s.segments)) continue;
+      std::ostringstream row;
+      print_segment_row(row, index, walk.segments()[k],
+                        index < f.first_segment ? "preamble" : fmt::format("{}", walk.frame_index()));
+      segment_rows += row.str();
+    }
+    append_gap(frame_rows, walk.frame_index(), s.frames);
+    if (!shown(walk.frame_index(), s.frames)) continue;
+    std::ostringstream row;
+    print_frame_row(row, walk.frame_index(), f, plan.warmup_frames);
+    frame_rows += row.str();
+  }
+  fmt::print(out, fmt::runtime(kSegmentHeader), "segment", "offset", "bytes", "send_at_us", "frames");
+  out << segment_rows;
+  fmt::print(out, fmt::runtime(kFrameHeader), "frame", "start", "end", "segments", "due_us");
+  out << frame_rows;
+}
+
+}  // namespace
 
 void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, size_t max_rows) {
   fmt::print(out, "scenario   {} ({})\n", sc.name, sc.path);
   fmt::print(out, "source     {}\n", plan.source_description);
   fmt::print(out, "framing    {} (prefix {} B{})\n", sc.framing.name, sc.framing.prefix_size(),
              plan.preamble_bytes ? fmt::format(", preamble {} B", plan.preamble_bytes) : "");
-  fmt::print(out, "stream     {} bytes, {} frames ({} warm-up), {} segments\n", plan.stream.size(),
-             plan.frames.size(), plan.warmup_frames, plan.segments.size());
+  fmt::print(out, "stream     {} bytes, {} frames ({} warm-up), {} segments{}\n", plan.stream_size(),
+             plan.frame_count(), plan.warmup_frames, plan.segment_count(),
+             plan.streamed ? ", streamed (generated as it is sent, never held)" : "");
   fmt::print(out, "cut        {}, {:.2f} segments/frame planned, duration {:.3f} ms\n",
              describe_cut(sc.segmentation), plan.planned_segments_per_frame(),
              double(plan.duration_ns()) / 1e6);
@@ -205,32 +242,10 @@ void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, s
                fx.drop.every ? fmt::format(", drop every {} from {}, retransmit after {} us", fx.drop.every,
                                            fx.drop.start, fx.retransmit_after_us) : "",
                fx.gaps_us.empty() ? "" : fmt::format(", gaps_us [{}]", fmt::join(fx.gaps_us, ", ")));
-  fmt::print(out, "\n{:>8} {:>12} {:>8} {:>14}  {}\n", "segment", "offset", "bytes", "send_at_us", "frames");
-  for (size_t i = 0; i < plan.segments.size() && i < max_rows; ++i) {
-    const PlannedSegment& s = plan.segments[i];
-    // Packet effects may send segments out of stream order: look each one up.
-    const size_t frame = size_t(std::partition_point(plan.frames.begin(), plan.frames.end(),
-                                                     [&](const PlannedFrame& f) { return f.end <= s.offset; }) -
-                                plan.frames.begin());
-    size_t last = frame;
-    while (last + 1 < plan.frames.size() && plan.frames[last + 1].start < s.offset + s.length) ++last;
-    std::string frames = frame >= plan.frames.size() ? "preamble"
-                         : last == frame             ? fmt::format("{}", frame)
-                                                     : fmt::format("{}-{}", frame, last);
-    if (frame < plan.frames.size() && s.offset + s.length <= plan.frames[frame].start) frames = "preamble";
-    const std::string flags = segment_flags_text(s.flags);
-    fmt::print(out, "{:>8} {:>12} {:>8} {:>14.1f}  {}{}\n", i, s.offset, s.length, double(s.send_at_ns) / 1e3,
-               frames, flags.empty() ? "" : "  " + flags);
-  }
-  if (plan.segments.size() > max_rows) fmt::print(out, "{:>8}\n", fmt::format("... {} more", plan.segments.size() - max_rows));
-  fmt::print(out, "\n{:>8} {:>12} {:>12} {:>10} {:>14}\n", "frame", "start", "end", "segments", "due_us");
-  for (size_t i = 0; i < plan.frames.size() && i < max_rows; ++i) {
-    const PlannedFrame& f = plan.frames[i];
-    fmt::print(out, "{:>8} {:>12} {:>12} {:>10} {:>14.1f}{}\n", i, f.start, f.end,
-               f.last_segment - f.first_segment + 1, double(f.due_ns) / 1e3,
-               i < plan.warmup_frames ? "  warm-up" : "");
-  }
-  if (plan.frames.size() > max_rows) fmt::print(out, "{:>8}\n", fmt::format("... {} more", plan.frames.size() - max_rows));
+  if (plan.streamed)
+    print_streamed_rows(out, sc, plan, max_rows);
+  else
+    print_held_rows(out, plan, max_rows);
 }
 
 }  // namespace rcvq

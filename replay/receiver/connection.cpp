@@ -38,6 +38,11 @@ Connection::Connection(Connection&& o) noexcept
       hash_(o.hash_),
       counters_(o.counters_),
       frame_done_ns_(std::move(o.frame_done_ns_)),
+      frames_completed_(o.frames_completed_),
+      completed_through_(o.completed_through_),
+      kept_from_(o.kept_from_),
+      kept_count_(o.kept_count_),
+      recording_(o.recording_),
       frames_expected_(o.frames_expected_),
       rcvlowat_(o.rcvlowat_),
       eof_(o.eof_) {
@@ -64,8 +69,24 @@ ssize_t Connection::receive(uint8_t* buf, size_t len) {
   hash_.update(bytes);
   ends_scratch_.clear();
   scanner_.feed(bytes, ends_scratch_);
-  frame_done_ns_.insert(frame_done_ns_.end(), ends_scratch_.size(), now);
+  if (!ends_scratch_.empty()) {
+    completed_through_ = ends_scratch_.back();
+    frames_done(ends_scratch_.size(), now);
+  }
   return n;
+}
+
+void Connection::frames_done(uint64_t count, int64_t now_ns) {
+  for (const uint64_t end = frames_completed_ + count; frames_completed_ < end; ++frames_completed_) {
+    const uint64_t f = frames_completed_;
+    if (f >= kept_from_ && f - kept_from_ < kept_count_) frame_done_ns_.push_back(now_ns);
+    if (recording_.ring && f >= recording_.warmup_frames) {
+      const FrameSendRing::Entry sent = recording_.ring->entry(f);
+      recording_.latency->record(now_ns - (recording_.t0_ns + sent.due_ns));
+      recording_.latency_from_send->record(now_ns - sent.sent_ns);
+    }
+  }
+  if (recording_.ring) recording_.ring->completed(index_, frames_completed_);
 }
 
 bool Connection::set_rcvlowat(int value) {

@@ -118,8 +118,11 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   stop_ev.data.u32 = kStopEvent;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd, &stop_ev) != 0) throw_errno("epoll_ctl ADD stop");
 
-  const uint64_t total = plan.frames.size();
+  const uint64_t total = plan.frame_count();
   for (Connection& c : connections_) c.expect_frames(total);
+  // A streamed plan's frame times would grow with it: only the timeline's are kept.
+  if (plan.streamed)
+    for (Connection& c : connections_) c.keep_done_times(plan.warmup_frames, &c == &connections_[0] ? kTimelineFrames : 0);
   tally_ = {.plan_frames = total, .warmup_frames = plan.warmup_frames};
   const size_t connection_count = connections_.size();
   task_clock_ = TaskClock::of_calling_thread();
@@ -193,22 +196,43 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stop_fd, nullptr);
 }
 
+void ReceiverHarness::record_latency_as_frames_complete(int64_t t0_ns, uint64_t warmup_frames,
+                                                        const std::function<FrameSendRing*(uint32_t)>& ring_of) {
+  for (Connection& c : connections_)
+    c.record_latency({.ring = ring_of(c.index()),
+                      .t0_ns = t0_ns,
+                      .warmup_frames = warmup_frames,
+                      .latency = &streamed_latency_,
+                      .latency_from_send = &streamed_latency_from_send_});
+}
+
 FrameTimeline ReceiverHarness::timeline(const ReplayPlan& plan, int64_t t0_ns,
                                         const std::vector<int64_t>& sent_ns) const {
   FrameTimeline t;
   t.origin_ns = t0_ns;
   if (connections_.empty()) return t;
-  const auto& done = connections_[0].frame_done_ns();
+  const Connection& shown = connections_[0];
+  const auto& done = shown.frame_done_ns();
+  // A streamed plan holds only the timeline's frames, segments and send times.
+  const PlanExcerpt* excerpt = plan.streamed ? &plan.streamed->timeline : nullptr;
+  auto frame_at = [&](uint64_t f) -> const PlannedFrame& {
+    return excerpt ? excerpt->frames[f - excerpt->first_frame] : plan.frames[f];
+  };
+  auto segment_at = [&](uint64_t s) -> const PlannedSegment& {
+    return excerpt ? excerpt->segments[s - excerpt->first_segment] : plan.segments[s];
+  };
+  const uint64_t sent_base = excerpt ? excerpt->first_segment : 0;
   const uint64_t first = plan.warmup_frames;
-  const uint64_t end = std::min<uint64_t>(first + kTimelineFrames, done.size());
+  const uint64_t end = std::min<uint64_t>(first + kTimelineFrames, shown.kept_from() + done.size());
   for (uint64_t f = first; f < end; ++f) {
-    const PlannedFrame& frame = plan.frames[f];
-    t.frames.push_back({f, frame.due_ns, done[f] - t0_ns});
+    const PlannedFrame& frame = frame_at(f);
+    t.frames.push_back({f, frame.due_ns, done[f - shown.kept_from()] - t0_ns});
     for (uint32_t s = frame.first_segment; s <= frame.last_segment; ++s) {
       // A segment shared by two frames belongs to the one its last byte completes.
-      if (s == frame.first_segment && f > first && plan.frames[f - 1].last_segment == s) continue;
-      const PlannedSegment& seg = plan.segments[s];
-      const int64_t sent = s < sent_ns.size() && sent_ns[s] != 0 ? sent_ns[s] - t0_ns : 0;
+      if (s == frame.first_segment && f > first && frame_at(f - 1).last_segment == s) continue;
+      const PlannedSegment& seg = segment_at(s);
+      const uint64_t i = s - sent_base;
+      const int64_t sent = i < sent_ns.size() && sent_ns[i] != 0 ? sent_ns[i] - t0_ns : 0;
       t.segments.push_back({f, seg.length, seg.send_at_ns, sent});
     }
   }
@@ -218,17 +242,13 @@ FrameTimeline ReceiverHarness::timeline(const ReplayPlan& plan, int64_t t0_ns,
 
 namespace {
 
-// How far behind its plan the sender handed over each segment of the measured frames
-// (the time is taken before the first connection's send, see Replayer::replay), and
-// the planned period those frames were to arrive at.
+// How far behind its plan the sender handed over each segment of a held plan's measured
+// frames (the time is taken before the first connection's send, see Replayer::replay).
+// A streamed plan's sender records it as it goes.
 void record_send_lateness(const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
                           ModeRepetition& rep) {
   if (plan.warmup_frames >= plan.frames.size()) return;
-  const PlannedFrame& first = plan.frames[plan.warmup_frames];
-  const PlannedFrame& last = plan.frames.back();
-  const size_t measured_frames = plan.frames.size() - plan.warmup_frames;
-  if (measured_frames > 1) rep.frame_period_ns = (last.due_ns - first.due_ns) / int64_t(measured_frames - 1);
-  for (size_t s = first.first_segment; s < plan.segments.size() && s < sent_ns.size(); ++s)
+  for (size_t s = plan.frames[plan.warmup_frames].first_segment; s < plan.segments.size() && s < sent_ns.size(); ++s)
     if (sent_ns[s] != 0) rep.send_lateness.record(sent_ns[s] - (t0_ns + plan.segments[s].send_at_ns));
 }
 
@@ -239,23 +259,34 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
   ModeRepetition rep;
   const uint64_t warmup = plan.warmup_frames;
   std::vector<std::string> problems;
+  const uint64_t frames = plan.frame_count();
   for (const Connection& c : connections_) {
-    const auto& done = c.frame_done_ns();
-    for (uint64_t f = warmup; f < done.size(); ++f) {
-      const PlannedFrame& frame = plan.frames[f];
-      rep.latency.record(done[f] - (t0_ns + frame.due_ns));
-      if (frame.last_segment < sent_ns.size() && sent_ns[frame.last_segment] != 0)
-        rep.latency_from_send.record(done[f] - sent_ns[frame.last_segment]);
-      rep.bytes += frame.end - frame.start;
+    const uint64_t completed = c.frames_completed();
+    if (plan.streamed) {
+      if (completed > warmup) rep.bytes += c.completed_through() - plan.streamed->timeline.frames[0].start;
+    } else {
+      const auto& done = c.frame_done_ns();
+      for (uint64_t f = warmup; f < done.size(); ++f) {
+        const PlannedFrame& frame = plan.frames[f];
+        rep.latency.record(done[f] - (t0_ns + frame.due_ns));
+        if (frame.last_segment < sent_ns.size() && sent_ns[frame.last_segment] != 0)
+          rep.latency_from_send.record(done[f] - sent_ns[frame.last_segment]);
+        rep.bytes += frame.end - frame.start;
+      }
     }
-    rep.frames += done.size() > warmup ? done.size() - warmup : 0;
-    if (done.size() != plan.frames.size())
-      problems.push_back(fmt::format("connection {} received {} of {} frames", c.index(), done.size(),
-                                     plan.frames.size()));
+    rep.frames += completed > warmup ? completed - warmup : 0;
+    if (completed != frames)
+      problems.push_back(fmt::format("connection {} received {} of {} frames", c.index(), completed, frames));
     else if (c.hash() != plan.stream_hash())
       problems.push_back(fmt::format("connection {}: received bytes differ from the sent stream", c.index()));
   }
-  record_send_lateness(plan, t0_ns, sent_ns, rep);
+  if (plan.streamed) {
+    rep.latency = streamed_latency_;
+    rep.latency_from_send = streamed_latency_from_send_;
+  } else {
+    record_send_lateness(plan, t0_ns, sent_ns, rep);
+  }
+  rep.frame_period_ns = plan.measured_frame_period_ns();
   rep.integrity_ok = problems.empty() && !connections_.empty();
   rep.integrity_detail = problems.empty() ? "stream hash matches on every connection"
                                           : fmt::format("{}", fmt::join(problems, "; "));

@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -41,6 +42,11 @@ class ReceiverHarness {
   // Frames after warm-up whose segments and wakeups the report's timeline shows.
   static constexpr uint64_t kTimelineFrames = 8;
   const std::vector<Connection>& connections() const { return connections_; }
+  // A streamed plan keeps no frame times: each connection records its frames' latencies
+  // as they complete, reading their send times from `ring_of(connection index)`. Call
+  // before receive().
+  void record_latency_as_frames_complete(int64_t t0_ns, uint64_t warmup_frames,
+                                         const std::function<FrameSendRing*(uint32_t)>& ring_of);
 
   // Receives until every connection holds every planned frame (or EOF, the deadline,
   // or a stop request). Run on the thread whose CPU is to be measured: its task-clock
@@ -48,7 +54,8 @@ class ReceiverHarness {
   // `stop_fd` is an eventfd that becomes readable on a stop request.
   void receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd);
 
-  // Metrics over the post-warm-up frames; `t0_ns` and `sent_ns` come from the replayer.
+  // Metrics over the post-warm-up frames; `t0_ns` and `sent_ns` come from the replayer
+  // (of a streamed plan: the times of its timeline excerpt's segments only).
   ModeRepetition measurements(const ReplayPlan& plan, int64_t t0_ns,
                               const std::vector<int64_t>& sent_ns) const;
 
@@ -90,6 +97,7 @@ class ReceiverHarness {
   FrameTally tally_;
   Snapshot measure_start_, measure_end_;
   std::vector<int64_t> wakeup_ns_;  // first wakeups after warm-up, for the timeline
+  Histogram streamed_latency_, streamed_latency_from_send_;  // a streamed plan's
   std::atomic<uint64_t>* frames_progress_ = nullptr;
   bool stopped_ = false, timed_out_ = false;
 };

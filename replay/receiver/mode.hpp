@@ -43,6 +43,9 @@ struct ModeDefinition {
   std::string summary;
   std::function<ModeSupport(const Scenario&, const HostProbe&)> unsupported;
   std::function<std::unique_ptr<ReceiverMode>(const Scenario&)> make;
+  // Reads the whole plan (its stream, segments and frames) in finish(): a run with this
+  // mode holds its plan, and a streamed one cannot run the mode.
+  bool needs_whole_plan = false;
 };
 
 // Every mode in display order; the list lives in mode_registry.cpp so the set and
@@ -51,5 +54,7 @@ const std::vector<ModeDefinition>& receiver_modes();
 // Their names (the interface of design.md), for validating scenarios and flags.
 const std::vector<std::string>& mode_names();
 const ModeDefinition* find_mode(const std::string& name);
+// Whether one of the (known) modes reads the whole plan, so a run of them holds it.
+bool modes_need_whole_plan(const std::vector<std::string>& modes);
 
 }  // namespace rcvq

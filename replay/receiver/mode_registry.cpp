@@ -28,4 +28,10 @@ const ModeDefinition* find_mode(const std::string& name) {
   return nullptr;
 }
 
+bool modes_need_whole_plan(const std::vector<std::string>& modes) {
+  for (const std::string& name : modes)
+    if (const ModeDefinition* m = find_mode(name); m && m->needs_whole_plan) return true;
+  return false;
+}
+
 }  // namespace rcvq

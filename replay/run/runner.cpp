@@ -23,6 +23,7 @@
 #include "common/sha256.hpp"
 #include "common/stop.hpp"
 #include "plan/plan.hpp"
+#include "plan/streamed_plan.hpp"
 #include "probes/data_ready.hpp"
 #include "probes/host_probe.hpp"
 #include "probes/net_softirq.hpp"
@@ -77,25 +78,24 @@ json yaml_to_json(const YAML::Node& node) {
 
 // Measured frames by how many planned segments carry their bytes: [{segments, frames}].
 json segments_per_frame_histogram(const ReplayPlan& plan) {
-  std::map<uint32_t, uint64_t> frames_by_segments;
-  for (size_t f = plan.warmup_frames; f < plan.frames.size(); ++f)
-    ++frames_by_segments[plan.frames[f].last_segment - plan.frames[f].first_segment + 1];
   json bins = json::array();
-  for (const auto& [segments, frames] : frames_by_segments) bins.push_back({{"segments", segments}, {"frames", frames}});
+  for (const auto& [segments, frames] : plan.measured_frames_by_segments())
+    bins.push_back({{"segments", segments}, {"frames", frames}});
   return bins;
 }
 
 json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
   return {{"source", plan.source_description},
           {"framing", sc.framing.name},
-          {"stream_bytes", plan.stream.size()},
-          {"frames", plan.frames.size()},
+          {"stream_bytes", plan.stream_size()},
+          {"frames", plan.frame_count()},
           {"warmup_frames", plan.warmup_frames},
-          {"segments", plan.segments.size()},
+          {"segments", plan.segment_count()},
           {"segments_per_frame", plan.planned_segments_per_frame()},
           {"segments_per_frame_histogram", segments_per_frame_histogram(plan)},
           {"duration_s", double(plan.duration_ns()) / 1e9},
           {"cut", to_string(sc.segmentation.kind)},
+          {"storage", plan.streamed ? "streamed" : "held"},
           {"connections", sc.receiver.connections}};
 }
 
@@ -206,7 +206,7 @@ json connection_summary(const std::vector<const ReceiverHarness*>& harnesses, co
       ++count;
       min_frames = std::min(min_frames, c.frames_completed());
       max_frames = std::max(max_frames, c.frames_completed());
-      if (c.frames_completed() == plan.frames.size() && c.hash() == plan.stream_hash())
+      if (c.frames_completed() == plan.frame_count() && c.hash() == plan.stream_hash())
         ++ok;
       else if (failed.size() < kListedFailures)
         failed.push_back(c.index());
@@ -280,11 +280,28 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
 
   const int64_t t0 = monotonic_ns() + kStartDelayNs;
   const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
-  progress.schedule(plan.frames.size(), t0, plan.duration_ns());
+  progress.schedule(plan.frame_count(), t0, plan.duration_ns());
   // Connection 0's thread stands for the progress of all.
   harnesses[0]->publish_frames_to(&progress.frames_received());
+  // A streamed plan's send times reach the receivers through a ring per sender thread,
+  // over that thread's block of connections.
+  std::vector<std::unique_ptr<FrameSendRing>> rings;
+  if (plan.streamed) {
+    for (uint32_t t = 0, first = 0; t < sc.sender.threads; ++t) {
+      uint32_t end = first;
+      while (end < connections && thread_of(end, connections, sc.sender.threads) == t) ++end;
+      rings.push_back(std::make_unique<FrameSendRing>(first, end - first));
+      first = end;
+    }
+    for (auto& h : harnesses)
+      h->record_latency_as_frames_complete(t0, plan.warmup_frames, [&](uint32_t index) {
+        return rings[thread_of(index, connections, sc.sender.threads)].get();
+      });
+  }
   std::vector<std::unique_ptr<SenderThread>> senders;
-  for (auto& replayer : replayers) senders.push_back(std::make_unique<SenderThread>(sc, *replayer, plan, t0, stop));
+  for (size_t t = 0; t < replayers.size(); ++t)
+    senders.push_back(std::make_unique<SenderThread>(sc, *replayers[t], plan, t0, stop,
+                                                     rings.empty() ? nullptr : rings[t].get()));
   std::vector<std::vector<int>> receiver_cpus(harnesses.size());
   std::vector<std::exception_ptr> receiver_errors(harnesses.size());
   // Each receiver loop gets its own thread so its rusage covers nothing else.
@@ -311,10 +328,13 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     if (h->timed_out()) throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
   }
   // A segment counts as handed over when the last sender thread handed it over.
-  std::vector<int64_t> sent_ns = senders[0]->sent_ns;
+  auto sent_times = [&](size_t t) -> const std::vector<int64_t>& {
+    return plan.streamed ? senders[t]->streamed.timeline_sent_ns : senders[t]->sent_ns;
+  };
+  std::vector<int64_t> sent_ns = sent_times(0);
   for (size_t t = 1; t < senders.size(); ++t)
     for (size_t s = 0; s < sent_ns.size(); ++s) {
-      const int64_t other = s < senders[t]->sent_ns.size() ? senders[t]->sent_ns[s] : 0;
+      const int64_t other = s < sent_times(t).size() ? sent_times(t)[s] : 0;
       sent_ns[s] = sent_ns[s] == 0 || other == 0 ? 0 : std::max(sent_ns[s], other);
     }
   std::vector<ModeRepetition> parts;
@@ -326,6 +346,10 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     views.push_back(h.get());
   }
   ModeRepetition rep = combine(std::move(parts));
+  // A streamed plan's lateness is every sender thread's own, where a held plan's is that
+  // of the last thread to hand each segment over.
+  if (plan.streamed)
+    for (auto& s : senders) rep.send_lateness.merge(s->streamed.lateness);
   json sender_stats = json::array();
   json sender_cpus = json::array();
   for (size_t t = 0; t < replayers.size(); ++t) {
@@ -432,7 +456,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
                               ? ResultsDestination::new_run_under(settings.results_root, sc.name, result.started_utc)
                               : ResultsDestination::exactly(settings.results_dir);
 
-  const ReplayPlan plan = build_plan(sc, load_source(sc));
+  const ReplayPlan plan = make_plan(sc, modes_need_whole_plan(modes));
   result.plan = plan_summary(sc, plan);
   const HostProbe probe = probe_host();
   result.probe = probe.to_json();
@@ -460,6 +484,11 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
     } else if (ModeSupport why = def->unsupported(sc, probe)) {
       m.status = "unsupported";
       m.reason = *why;
+    } else if (plan.streamed && def->needs_whole_plan) {
+      m.status = "unsupported";
+      m.reason = fmt::format("it reads the whole plan, and this run streams its {} frames (run.plan: held holds "
+                             "them, within run.max_memory_mb)",
+                             plan.frame_count());
     }
     runnable.push_back(m.status == "ok" ? def : nullptr);
   }

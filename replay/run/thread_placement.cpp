@@ -45,12 +45,15 @@ std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thr
 }
 
 SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
-                           const StopSignal& stop) {
-  thread_ = std::thread([this, &sc, &replayer, &plan, t0_ns, &stop] {
+                           const StopSignal& stop, FrameSendRing* ring) {
+  thread_ = std::thread([this, &sc, &replayer, &plan, t0_ns, &stop, ring] {
     try {
       apply_realtime_priority(sc.receiver.realtime_priority, "sender");
       cpus = pin_calling_thread(sc.sender.cpu, "sender");
-      replayer.replay(plan, t0_ns, sent_ns, stop);
+      if (plan.streamed)
+        replayer.replay_streamed(plan, t0_ns, *ring, streamed, stop);
+      else
+        replayer.replay(plan, t0_ns, sent_ns, stop);
       replayer.finish();
     } catch (...) {
       error = std::current_exception();

@@ -25,11 +25,12 @@ std::vector<int> allowed_cpus();
 std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread);
 
 // The sending half of one repetition on a thread of its own, at the scenario's SCHED_FIFO
-// priority and pinning: replays the plan from t0_ns, then ends every connection.
+// priority and pinning: replays the plan from t0_ns, then ends every connection. A
+// streamed plan needs the `ring` its connections' receivers read.
 class SenderThread {
  public:
   SenderThread(const Scenario& scenario, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
-               const StopSignal& stop);
+               const StopSignal& stop, FrameSendRing* ring = nullptr);
   ~SenderThread() { join(); }
   SenderThread(const SenderThread&) = delete;
   SenderThread& operator=(const SenderThread&) = delete;
@@ -39,8 +40,10 @@ class SenderThread {
   }
   // The thread has replayed (or failed); join() then returns at once.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
-  // After join(): what the replayer recorded, the CPUs the thread could use, its error.
+  // After join(): what the replayer recorded (sent_ns for a held plan, streamed for a
+  // streamed one), the CPUs the thread could use, its error.
   std::vector<int64_t> sent_ns;
+  StreamedSendRecord streamed;
   std::vector<int> cpus;
   std::exception_ptr error;
 

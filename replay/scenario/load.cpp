@@ -11,6 +11,7 @@
 #include "capture/capture_stream.hpp"
 #include "common/errors.hpp"
 #include "common/input_file.hpp"
+#include "plan/streamed_plan.hpp"
 #include "receiver/mode.hpp"
 #include "scenario/yaml_fields.hpp"
 
@@ -361,6 +362,10 @@ void parse_run(YamlFields& root, Scenario& sc) {
   sc.run.timeout_s = r.number("timeout_s", sc.run.timeout_s, 0.1, 86400);
   sc.run.max_memory_mb = r.u64("max_memory_mb", sc.run.max_memory_mb, 1, 1ULL << 30);
   sc.run.max_duration_s = r.number("max_duration_s", sc.run.max_duration_s, 0.001, 1e9);
+  const std::string plan = r.choice("plan", "auto", {"auto", "held", "streamed"});
+  sc.run.plan = plan == "held"       ? RunOptions::PlanStorage::Held
+                : plan == "streamed" ? RunOptions::PlanStorage::Streamed
+                                     : RunOptions::PlanStorage::Auto;
   r.finish();
 }
 
@@ -400,6 +405,10 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file) {
         "{}: segmentation.effects (reorder, duplicate, overlap, drop, gaps_us) need transport kind: tap; "
         "a {} socket sender cannot reorder, duplicate or time individual segments",
         yaml_position(file, doc["segmentation"]["effects"]), to_string(sc.transport.kind)));
+  if (sc.run.plan == RunOptions::PlanStorage::Streamed) {
+    if (const std::string why = why_plan_cannot_stream(sc); !why.empty())
+      throw InputError(fmt::format("{}: run.plan: streamed needs {}", yaml_position(file, doc["run"]["plan"]), why));
+  }
   parse_receiver(root, sc);
   parse_sender(root, sc);
   if (sc.source.kind == Source::Kind::Synthetic && sc.run.warmup_frames >= sc.source.synthetic.frames)

@@ -134,6 +134,10 @@ struct RunOptions {
   // (see plan/plan_estimate.hpp), before anything is allocated or sent.
   uint64_t max_memory_mb = 4096;
   double max_duration_s = 86400;
+  // Where the plan lives while it runs: whole in memory, or generated frame by frame as
+  // the sender goes (synthetic sources on kernel-socket transports; see plan/plan.hpp).
+  // Auto streams a plan too large to hold cheaply unless a mode needs it whole.
+  enum class PlanStorage { Auto, Held, Streamed } plan = PlanStorage::Auto;
 };
 
 struct Scenario {

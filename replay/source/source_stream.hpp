@@ -1,10 +1,12 @@
 #pragma once
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "scenario/scenario.hpp"
+#include "source/synthetic_payload.hpp"
 
 namespace rcvq {
 
@@ -24,22 +26,52 @@ struct SourceStream {
   std::string description;              // one line for the plan printer and run.json
 };
 
-// Calls on_frame(header_bytes, payload_bytes) for each synthetic frame in order, with
-// the sizes the generator gives it: they come from a generator of their own, seeded by
-// source.synthetic.seed, so changing the payload pattern never changes the plan.
+// The sizes of a synthetic source's frames in order. They come from a generator of
+// their own, seeded by source.synthetic.seed, so changing the payload pattern never
+// changes the plan.
+class SyntheticFrameSizes {
+ public:
+  explicit SyntheticFrameSizes(const SyntheticSource& source) : source_(source), draws_(source.seed) {}
+  // The next frame's header and payload bytes; false after the last frame.
+  bool next(uint64_t& header, uint64_t& payload) {
+    if (index_ == source_.frames) return false;
+    header = source_.header.draw(draws_, index_);
+    payload = source_.payload.draw(draws_, index_);
+    ++index_;
+    return true;
+  }
+
+ private:
+  const SyntheticSource& source_;
+  std::mt19937_64 draws_;
+  uint64_t index_ = 0;
+};
+
+// Calls on_frame(header_bytes, payload_bytes) for each synthetic frame in order.
 template <typename OnFrame>
 void for_each_synthetic_frame(const Scenario& scenario, OnFrame&& on_frame) {
-  const SyntheticSource& syn = scenario.source.synthetic;
-  std::mt19937_64 sizes(syn.seed);
-  for (uint64_t i = 0; i < syn.frames; ++i) {
-    const uint64_t header = syn.header.draw(sizes, i);
-    const uint64_t payload = syn.payload.draw(sizes, i);
-    on_frame(header, payload);
-  }
+  SyntheticFrameSizes sizes(scenario.source.synthetic);
+  for (uint64_t header = 0, payload = 0; sizes.next(header, payload);) on_frame(header, payload);
 }
 
-// Synthetic frames: prefix (per the framing) + header + payload bytes, deterministic
-// for a given seed. Payload bytes are pseudo-random so integrity checks mean something.
+// Writes synthetic frames: prefix (per the framing) + header + payload bytes. Any frame
+// can be written without the ones before it, so a streamed replay generates each as it
+// sends it and arrives at the bytes generate_synthetic holds.
+class SyntheticFrameWriter {
+ public:
+  explicit SyntheticFrameWriter(const Scenario& scenario)
+      : framing_(scenario.framing), content_(scenario.source.synthetic.seed) {}
+  uint64_t frame_bytes(uint64_t header, uint64_t payload) const { return framing_.prefix_size() + header + payload; }
+  // `out` holds frame_bytes(header, payload) bytes.
+  void write(uint64_t frame_index, uint64_t header, uint64_t payload, std::span<uint8_t> out) const;
+
+ private:
+  const Framing& framing_;
+  SyntheticPayload content_;
+};
+
+// Synthetic frames, deterministic for a given seed, held whole. Payload bytes are
+// pseudo-random so integrity checks mean something.
 SourceStream generate_synthetic(const Scenario& scenario);
 
 // Dispatches on scenario.source.kind.

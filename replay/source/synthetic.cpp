@@ -50,25 +50,27 @@ void SyntheticPayload::fill(uint64_t frame_index, std::span<uint8_t> body) const
   }
 }
 
+void SyntheticFrameWriter::write(uint64_t frame_index, uint64_t header, uint64_t payload,
+                                 std::span<uint8_t> out) const {
+  framing_.encode_prefix(out.data(), header, payload);
+  content_.fill(frame_index, out.subspan(framing_.prefix_size()));
+}
+
 SourceStream generate_synthetic(const Scenario& scenario) {
   const SyntheticSource& syn = scenario.source.synthetic;
   const Framing& framing = scenario.framing;
+  const SyntheticFrameWriter writer(scenario);
   SourceStream out;
   uint64_t total = framing.preamble.size();
-  for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) {
-    total += framing.prefix_size() + header + payload;
-  });
+  for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) { total += writer.frame_bytes(header, payload); });
   // Sized once: growing by doubling would briefly need up to twice the stream.
   out.bytes.reserve(total);
   out.bytes.insert(out.bytes.end(), framing.preamble.begin(), framing.preamble.end());
-  const SyntheticPayload content(syn.seed);
   uint64_t frame_index = 0;
   for_each_synthetic_frame(scenario, [&](uint64_t header, uint64_t payload) {
     const size_t start = out.bytes.size();
-    out.bytes.resize(start + framing.prefix_size() + header + payload);
-    framing.encode_prefix(out.bytes.data() + start, header, payload);
-    const size_t body = start + framing.prefix_size();
-    content.fill(frame_index++, std::span(out.bytes.data() + body, out.bytes.size() - body));
+    out.bytes.resize(start + writer.frame_bytes(header, payload));
+    writer.write(frame_index++, header, payload, std::span(out.bytes).subspan(start));
   });
   out.description = "synthetic: " + std::to_string(syn.frames) + " " + framing.name + " frames, seed " +
                      std::to_string(syn.seed);

@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.hpp"
 #include "common/stop.hpp"
+#include "plan/frame_send_ring.hpp"
 #include "plan/plan.hpp"
+#include "results/histogram.hpp"
 #include "scenario/scenario.hpp"
 #include "transport/netns.hpp"
 
@@ -21,6 +24,12 @@ struct Endpoint {
 
   static Endpoint parse(const std::string& ip, uint16_t port);
   int family() const { return addr.ss_family; }
+};
+
+// What the sender of a streamed plan records instead of a time per segment.
+struct StreamedSendRecord {
+  Histogram lateness;  // ns each measured segment was handed over after its planned time
+  std::vector<int64_t> timeline_sent_ns;  // per segment of the plan's timeline excerpt
 };
 
 // The sending side of one mode run: whatever puts the plan's segments onto the wire
@@ -36,6 +45,13 @@ class Replayer {
   // from the middle of a pacing gap.
   virtual void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
                       const StopSignal& stop) = 0;
+  // The same for a streamed plan, generated frame by frame as it is sent: each frame's
+  // send time goes to `ring` for the receivers. Only kernel-socket senders stream
+  // (why_plan_cannot_stream).
+  virtual void replay_streamed(const ReplayPlan& /*plan*/, int64_t /*t0_ns*/, FrameSendRing& /*ring*/,
+                               StreamedSendRecord& /*record*/, const StopSignal& /*stop*/) {
+    throw RunError("this transport replays held plans only");
+  }
   // Ends every connection with FIN once the receiver may have everything.
   virtual void finish() = 0;
   // What the sender saw, for run.json (e.g. window stalls, retransmissions).

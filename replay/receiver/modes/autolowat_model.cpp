@@ -187,7 +187,8 @@ ModeDefinition autolowat_model_mode() {
               return "the framing must be resolved against the stream before the model can run";
             return std::nullopt;
           },
-          [](const Scenario& sc) { return std::make_unique<AutolowatModel>(sc); }};
+          [](const Scenario& sc) { return std::make_unique<AutolowatModel>(sc); },
+          /*needs_whole_plan=*/true};
 }
 
 }  // namespace rcvq
