@@ -1,0 +1,168 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+
+#include "common/errors.hpp"
+#include "common/stop.hpp"
+#include "plan/frame_send_ring.hpp"
+#include "plan/streamed_plan.hpp"
+#include "scenario/load.hpp"
+
+namespace rcvq {
+namespace {
+
+Scenario scenario(const std::string& yaml) { return parse_scenario(yaml, "s.yaml"); }
+
+ReplayPlan held(const Scenario& sc) { return build_plan(sc, load_source(sc)); }
+
+ReplayPlan streamed(const Scenario& sc) {
+  Scenario forced = sc;
+  forced.run.plan = RunOptions::PlanStorage::Streamed;
+  ReplayPlan plan = make_plan(forced, false);
+  // The plan points at the scenario it was made from: keep it pointing at the caller's.
+  plan.streamed->scenario = &sc;
+  return plan;
+}
+
+bool same(const PlannedSegment& a, const PlannedSegment& b) {
+  return a.offset == b.offset && a.length == b.length && a.send_at_ns == b.send_at_ns && a.flags == b.flags;
+}
+bool same(const PlannedFrame& a, const PlannedFrame& b) {
+  return a.start == b.start && a.end == b.end && a.first_segment == b.first_segment &&
+         a.last_segment == b.last_segment && a.due_ns == b.due_ns;
+}
+
+// The walk, concatenated, is the held plan: same segments, frames and bytes.
+void expect_walk_is_the_held_plan(const std::string& yaml) {
+  SCOPED_TRACE(yaml);
+  const Scenario sc = scenario(yaml);
+  const ReplayPlan whole = held(sc);
+  SyntheticPlanWalk walk(sc);
+  std::vector<PlannedSegment> segments;
+  std::vector<PlannedFrame> frames;
+  std::vector<uint8_t> bytes;
+  while (walk.next()) {
+    ASSERT_EQ(walk.first_segment(), segments.size());
+    ASSERT_EQ(walk.frame_index(), frames.size());
+    frames.push_back(walk.frame());
+    segments.insert(segments.end(), walk.segments().begin(), walk.segments().end());
+    ASSERT_EQ(walk.segments().front().offset, bytes.size());
+    bytes.insert(bytes.end(), walk.bytes().begin(), walk.bytes().end());
+  }
+  ASSERT_EQ(segments.size(), whole.segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) EXPECT_TRUE(same(segments[i], whole.segments[i])) << "segment " << i;
+  ASSERT_EQ(frames.size(), whole.frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) EXPECT_TRUE(same(frames[i], whole.frames[i])) << "frame " << i;
+  EXPECT_TRUE(bytes == whole.stream);
+}
+
+TEST(StreamedPlan, WalkIsTheHeldPlanForEveryPerFrameCut) {
+  const std::string source = "source: {synthetic: {frames: 40, header: {min: 0, max: 30}, payload: {min: 1, max: 5000}, seed: 7}}\n";
+  for (const char* cut : {"{cut: whole, frame_gap_us: 5}", "{cut: {chunks: 9}, chunk_gap_us: 3, frame_gap_us: 11}",
+                          "{cut: {fixed: 700}}", "{cut: {sizes: [4, 100, 2000]}, chunk_gap_us: 2}",
+                          "{cut: {random: {min: 1, max: 3000}}, chunk_gap_us: 1}",
+                          "{cut: {split-descriptor: 5}, chunk_gap_us: 9}"})
+    expect_walk_is_the_held_plan(source + "framing: desc8\nsegmentation: " + cut + "\n");
+  // A framing with a preamble: frame 0's segments begin with the preamble's.
+  expect_walk_is_the_held_plan(
+      "source: {synthetic: {frames: 5, payload: 300}}\nframing: http2\nsegmentation: {cut: {chunks: 2}, "
+      "frame_gap_us: 10}\n");
+}
+
+TEST(StreamedPlan, SummaryMatchesTheHeldPlan) {
+  const Scenario sc = scenario(
+      "source: {synthetic: {frames: 500, payload: {min: 10, max: 9000}, seed: 3}}\nframing: desc8\n"
+      "segmentation: {cut: {random: {min: 100, max: 2000}}, chunk_gap_us: 7, frame_gap_us: 13}\n"
+      "run: {warmup_frames: 20}\n");
+  const ReplayPlan whole = held(sc);
+  const ReplayPlan walked = streamed(sc);
+  ASSERT_TRUE(walked.streamed);
+  EXPECT_FALSE(whole.streamed);
+  EXPECT_TRUE(walked.stream.empty() && walked.segments.empty() && walked.frames.empty());
+  EXPECT_EQ(walked.frame_count(), whole.frame_count());
+  EXPECT_EQ(walked.segment_count(), whole.segment_count());
+  EXPECT_EQ(walked.stream_size(), whole.stream_size());
+  EXPECT_EQ(walked.duration_ns(), whole.duration_ns());
+  EXPECT_EQ(walked.warmup_frames, 20u);
+  EXPECT_DOUBLE_EQ(walked.planned_segments_per_frame(), whole.planned_segments_per_frame());
+  EXPECT_EQ(walked.measured_frames_by_segments(), whole.measured_frames_by_segments());
+  EXPECT_EQ(walked.measured_frame_period_ns(), whole.measured_frame_period_ns());
+  EXPECT_GT(walked.measured_frame_period_ns(), 0);
+  EXPECT_EQ(walked.stream_hash(), whole.stream_hash());
+  // The timeline's excerpt: the first eight measured frames and their segments.
+  const PlanExcerpt& shown = walked.streamed->timeline;
+  ASSERT_EQ(shown.first_frame, 20u);
+  ASSERT_EQ(shown.frames.size(), 8u);
+  EXPECT_EQ(shown.first_segment, whole.frames[20].first_segment);
+  for (size_t f = 0; f < 8; ++f) EXPECT_TRUE(same(shown.frames[f], whole.frames[20 + f]));
+  ASSERT_EQ(shown.segments.size(), whole.frames[27].last_segment + 1 - shown.first_segment);
+  for (size_t s = 0; s < shown.segments.size(); ++s)
+    EXPECT_TRUE(same(shown.segments[s], whole.segments[shown.first_segment + s]));
+}
+
+TEST(StreamedPlan, AutoStreamsOnlyLargePlansThatCanStreamAndNoModeNeedsWhole) {
+  const std::string big = "source: {synthetic: {frames: 100000, payload: 4000}}\nframing: desc8\n";
+  EXPECT_TRUE(make_plan(scenario(big), false).streamed) << "400 MB held";
+  EXPECT_FALSE(make_plan(scenario(big), true).streamed) << "a mode reads the whole plan";
+  EXPECT_FALSE(make_plan(scenario(big + "run: {plan: held}\n"), false).streamed);
+  EXPECT_FALSE(make_plan(scenario("source: {synthetic: {frames: 1000, payload: 4000}}\nframing: desc8\n"), false).streamed)
+      << "4 MB: cheaper held";
+  EXPECT_FALSE(make_plan(scenario(big + "transport: {kind: tap}\n"), false).streamed) << "the tap peer holds its plan";
+}
+
+TEST(StreamedPlan, ForcedOnAScenarioThatCannotStreamIsBadInputNamingTheLine) {
+  const std::string yaml =
+      "source: {synthetic: {frames: 10, payload: 100}}\ntransport: {kind: tap}\nrun:\n  plan: streamed\n";
+  try {
+    scenario(yaml);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.yaml:4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("loopback or veth"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StreamedPlan, PrinterShowsTheFirstAndLastRowsOfAHugePlanWithoutHoldingIt) {
+  const Scenario sc = scenario(
+      "source: {synthetic: {frames: 1000000, payload: 4000}}\nframing: desc8\nsegmentation: {cut: {chunks: 2}}\n"
+      "run: {plan: streamed}\n");
+  const ReplayPlan plan = make_plan(sc, false);
+  EXPECT_EQ(plan.frame_count(), 1'000'000u);
+  EXPECT_EQ(plan.segment_count(), 2'000'000u);
+  EXPECT_EQ(plan.stream_size(), 4'008'000'000u);
+  std::ostringstream out;
+  print_plan(out, sc, plan, 2);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("... 1999996 more"), std::string::npos) << text;
+  EXPECT_NE(text.find("... 999996 more"), std::string::npos) << text;
+  EXPECT_NE(text.find(" 1999999   4007997996     2004"), std::string::npos) << text;
+  EXPECT_NE(text.find("  999999   4007995992   4008000000"), std::string::npos) << text;
+}
+
+TEST(FrameSendRing, EntriesReachTheReceiverAndAreCheckedForTheFrameTheyHold) {
+  FrameSendRing ring(5, 2, 4);
+  ring.publish(0, 100, 150);
+  EXPECT_EQ(ring.entry(0).due_ns, 100);
+  EXPECT_EQ(ring.entry(0).sent_ns, 150);
+  EXPECT_THROW(ring.entry(1), RunError) << "not yet sent";
+  ring.publish(4, 500, 550);  // slot 0 again
+  EXPECT_THROW(ring.entry(0), RunError) << "overwritten";
+}
+
+TEST(FrameSendRing, TheSenderWaitsForTheSlowestConnection) {
+  const StopSignal& stop = StopSignal::instance();
+  FrameSendRing ring(10, 2, 4);
+  EXPECT_TRUE(ring.wait_for_room(3, stop));
+  std::atomic<bool> got_room{false};
+  std::thread sender([&] { got_room = ring.wait_for_room(4, stop); });
+  ring.completed(10, 3);  // connection 10 is ahead; 11 has read nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(got_room) << "frame 4 would overwrite frame 0, which connection 11 has not read";
+  ring.completed(11, 1);
+  sender.join();
+  EXPECT_TRUE(got_room);
+}
+
+}  // namespace
+}  // namespace rcvq
