@@ -307,10 +307,11 @@ TEST(Interrupt, ABlockedReadAndALongPlanExit130Within200ms) {
     EXPECT_EQ(s.exit_code, 130) << log_text(dir / "gate.log");
     EXPECT_LT(s.took, kStopBound);
   }
-  // Planning two million frames takes seconds of computation.
+  // Planning two million frames, held, takes seconds of computation.
   std::ofstream(dir / "big.yaml") << "name: big\n"
                                      "source: {synthetic: {frames: 2000000, payload: 16}}\n"
-                                     "segmentation: {cut: {chunks: 4}}\n";
+                                     "segmentation: {cut: {chunks: 4}}\n"
+                                     "run: {plan: held}\n";
   Child plan({"plan", (dir / "big.yaml").string(), "--rows", "2"}, dir / "plan.log");
   ASSERT_FALSE(plan.exited_within(std::chrono::milliseconds(300)))
       << "the plan was done before the signal; make it bigger: " << log_text(dir / "plan.log");
