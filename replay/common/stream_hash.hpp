@@ -6,6 +6,9 @@
 // connection, plain copies as XXH3_copyState makes them).
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 namespace rcvq {
 
@@ -16,7 +19,15 @@ namespace rcvq {
 class StreamHash {
  public:
   StreamHash() { XXH3_64bits_reset(&state_); }
-  void update(std::span<const uint8_t> bytes) { XXH3_64bits_update(&state_, bytes.data(), bytes.size()); }
+  void update(std::span<const uint8_t> bytes) {
+#if defined(__x86_64__)
+    // The widest vector unit the CPU has (AVX2, AVX-512), chosen once at run time: the
+    // library's plain entry point is built for SSE2 only. Same hash values either way.
+    XXH3_64bits_update_dispatch(&state_, bytes.data(), bytes.size());
+#else
+    XXH3_64bits_update(&state_, bytes.data(), bytes.size());
+#endif
+  }
   uint64_t value() const { return XXH3_64bits_digest(&state_); }
 
  private:
