@@ -115,6 +115,21 @@ TEST(CaptureDecode, EveryLinkTypeYieldsTheSameStream) {
   }
 }
 
+TEST(CaptureDecode, Ipv4AfterIpv6KeepsItsFlow) {
+  // The decoder reuses one segment for every packet: an IPv6 packet between two IPv4
+  // ones of the same connection must not leave its address bytes behind.
+  const Bytes stream = kafka_frames(2, 300);
+  std::vector<Record> records = conversation(stream, {{0, 304}});
+  Tcp v6{.src = "2001:db8::1", .dst = "2001:db8::2", .payload = Bytes(10, 1), .ipv6 = true};
+  records.push_back({ethernet(ip_packet(v6), true)});
+  const std::vector<Record> rest = conversation(stream, {{304, 304}}, false);
+  records.insert(records.end(), rest.begin(), rest.end());
+  const InspectReport r = inspect_file(write_temp("v4-v6-v4.pcap", pcap_file(DLT_EN10MB, records)));
+  ASSERT_EQ(r.flows.size(), 2u);
+  EXPECT_EQ(client_side(r).tcp.stream_bytes, stream.size());
+  EXPECT_EQ(client_side(r).frames.frames, 2u);
+}
+
 TEST(CaptureReassembly, OutOfOrderRetransmissionAndConflictingOverlap) {
   const Bytes stream = kafka_frames(2, 296);  // 600 bytes
   Bytes conflicting(stream.begin() + 250, stream.begin() + 350);
