@@ -16,7 +16,11 @@ namespace rcvq {
 struct FlowKey {
   Endpoint low, high;
   bool operator==(const FlowKey&) const = default;
-  static FlowKey of(const Endpoint& a, const Endpoint& b) { return a < b ? FlowKey{a, b} : FlowKey{b, a}; }
+  // Ordered by port first, which spares comparing the addresses on nearly every packet.
+  static FlowKey of(const Endpoint& a, const Endpoint& b) {
+    const bool a_first = a.port != b.port ? a.port < b.port : a < b;
+    return a_first ? FlowKey{a, b} : FlowKey{b, a};
+  }
 };
 
 struct FlowKeyHash {
