@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/errors.hpp"
+#include "plan/frame_send_ring.hpp"
 #include "plan/plan.hpp"
 
 namespace rcvq {
@@ -43,6 +44,7 @@ class PlanCounter {
     if (estimate_.frames > 0) duration_us_ += double(seg_.frame_gap_us);
     ++estimate_.frames;
     estimate_.stream_bytes += length;
+    estimate_.largest_frame_bytes = std::max(estimate_.largest_frame_bytes, length);
     const auto [chunks, segments] = cut(length);
     estimate_.segments += segments;
     duration_us_ += double(chunks - 1) * double(seg_.chunk_gap_us);
@@ -148,6 +150,9 @@ class PlanCounter {
   PlanEstimate estimate_;
 };
 
+// A FrameSendRing slot: the frame number, its due time and its send time.
+constexpr double kSendRingSlotBytes = 3 * sizeof(int64_t);
+
 std::string megabytes(double bytes) { return fmt::format("{:.0f} MB", std::ceil(bytes / double(1 << 20))); }
 
 }  // namespace
@@ -220,6 +225,17 @@ void check_plan_budget(const Scenario& sc, const PlanEstimate& e) {
         "{}: shrink {} or raise run.max_memory_mb",
         sc.path, about, megabytes(memory), e.stream_bytes, e.segments, e.frames, sc.receiver.connections,
         sc.run.max_memory_mb, e.source_keys));
+  check_plan_duration(sc, e);
+}
+
+void check_streamed_plan_budget(const Scenario& sc, const PlanEstimate& e) {
+  const double window = double(e.largest_frame_bytes + sc.framing.preamble.size()) +
+                        double(sc.sender.threads) * double(FrameSendRing::kSlots) * kSendRingSlotBytes;
+  if (window > double(sc.run.max_memory_mb) * double(1 << 20))
+    throw InputError(fmt::format(
+        "{}: the streamed plan needs {} (its largest frame, {} bytes, is generated whole, beside the sender's "
+        "send-time rings), over run.max_memory_mb {}: shrink {} or raise run.max_memory_mb",
+        sc.path, megabytes(window), e.largest_frame_bytes, sc.run.max_memory_mb, e.source_keys));
   check_plan_duration(sc, e);
 }
 

@@ -17,6 +17,7 @@ struct PlanEstimate {
   uint64_t segments = 0;
   double duration_s = 0;      // one replay of the plan
   uint64_t extra_bytes = 0;   // held while the source is read (a capture's second copy)
+  uint64_t largest_frame_bytes = 0;
   bool upper_bound = false;
   std::string source_keys;    // the scenario keys that set the stream's size, for messages
   std::string timing_keys;    // the keys that set the duration
@@ -42,7 +43,10 @@ PlanEstimate estimate_captured_plan(const Scenario& scenario, const SourceStream
 // Throws InputError naming the scenario file, the figures and the key to change when
 // the estimate exceeds run.max_memory_mb or run.max_duration_s.
 void check_plan_budget(const Scenario& scenario, const PlanEstimate& estimate);
-// The run.max_duration_s half of it, for a streamed plan (whose memory is its window).
+// The same for a streamed plan, whose memory is its window: the largest frame (the
+// sender generates a frame whole) and the sender threads' rings.
+void check_streamed_plan_budget(const Scenario& scenario, const PlanEstimate& estimate);
+// The run.max_duration_s half of both.
 void check_plan_duration(const Scenario& scenario, const PlanEstimate& estimate);
 
 }  // namespace rcvq

@@ -12,7 +12,7 @@ ReplayPlan make_streamed_plan(const Scenario& sc) {
   // The estimate counts segments and times without cutting a frame: absurd cuts are
   // refused before a walk would take minutes over them.
   const PlanEstimate estimate = estimate_synthetic_plan(sc);
-  check_plan_duration(sc, estimate);
+  check_streamed_plan_budget(sc, estimate);
   if (estimate.segments > UINT32_MAX)
     throw InputError(fmt::format("{}: the plan has {}{} segments, more than the {} a plan can index: cut the frames "
                                  "into fewer pieces or send fewer frames",

@@ -66,7 +66,8 @@ class CliBadInput : public ::testing::Test {
     scenario("ok.yaml", "source: {synthetic: {frames: 5}}\n");
     scenario("threads_over.yaml", "receiver: {connections: 2,\n  threads: 3}\n");
     scenario("threads_zero.yaml", "receiver: {connections: 2}\nsender:\n  threads: 0\n");
-    scenario("huge.yaml", "source: {synthetic: {frames: 10000000, payload: 1073741824}}\n");
+    scenario("huge.yaml", "source: {synthetic: {frames: 10000000, payload: 1073741824}}\nrun: {plan: held}\n");
+    scenario("huge_frames.yaml", "source: {synthetic: {frames: 10, payload: 1073741824}}\nrun: {max_memory_mb: 512}\n");
     scenario("budget.yaml", "source: {synthetic: {frames: 2000, payload: 1000}}\nrun: {max_memory_mb: 1}\n");
     scenario("years.yaml", "source: {synthetic: {frames: 10000, payload: 10}}\nsegmentation: {frame_gap_us: 60000000}\n");
     scenario("too_big.yaml", "# " + std::string(4 << 20, 'x') + "\n");
@@ -109,6 +110,8 @@ TEST_F(CliBadInput, EveryRowExitsTwoNamingWhatIsWrong) {
         "source.synthetic.frames"}},
       {"plan beyond memory when run", "run {dir}/huge.yaml --out {dir}/results", {"{dir}/huge.yaml: the plan needs"}},
       {"plan beyond a lowered limit", "plan {dir}/budget.yaml", {"{dir}/budget.yaml:", "over run.max_memory_mb 1"}},
+      {"streamed frame beyond memory", "run {dir}/huge_frames.yaml --out {dir}/results",
+       {"{dir}/huge_frames.yaml: the streamed plan needs", "largest frame, 1073741832 bytes", "run.max_memory_mb 512"}},
       {"plan beyond a day", "validate {dir}/years.yaml",
        {"{dir}/years.yaml: one replay of the plan takes 599940 s", "run.max_duration_s 86400",
         "segmentation.frame_gap_us"}},

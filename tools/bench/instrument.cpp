@@ -323,20 +323,21 @@ BookkeepingCost bookkeeping_cost(uint32_t frame_bytes) {
   return c;
 }
 
-int64_t peak_rss_kb_of_run(const std::string& rcvqbench, uint64_t frames) {
+RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames) {
   ScratchDir scratch;
   const std::string scenario = (scratch.path / "rss.yaml").string();
   std::ofstream(scenario) << bulk_yaml(Transport::Kind::Loopback, frames);
   const std::string log = (scratch.path / "run.txt").string(), peak = (scratch.path / "peak_kb").string();
+  const std::string results = (scratch.path / "results").string();
   // Through GNU time, which forks: a child spawned from this process would inherit its
   // high-water mark (exec records the old address space's peak as the child's).
-  Child run({"/usr/bin/time", "-f", "%M", "-o", peak, rcvqbench, "run", scenario, "--out",
-             (scratch.path / "results").string(), "--quiet"},
+  Child run({"/usr/bin/time", "-f", "%M", "-o", peak, rcvqbench, "run", scenario, "--results-dir", results, "--quiet"},
             log);
   const int status = run.wait();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw RunError(fmt::format("{} run of {} frames failed: {}", rcvqbench, frames, slurp(log)));
-  return std::stoll(slurp(peak));
+  const nlohmann::json result = nlohmann::json::parse(slurp(results + "/run.json"));
+  return {std::stoll(slurp(peak)), result["plan"]["storage"].get<std::string>()};
 }
 
 std::string rcvqbench_beside_this_binary() {

@@ -49,8 +49,13 @@ struct BookkeepingCost {
 BookkeepingCost bookkeeping_cost(uint32_t frame_bytes);
 
 // Peak RSS (kB, GNU time's %M) of `rcvqbench run` replaying `frames` bulk frames
-// over loopback in baseline mode, as a child process of its own.
-int64_t peak_rss_kb_of_run(const std::string& rcvqbench, uint64_t frames);
+// over loopback in baseline mode, as a child process of its own, and whether its plan
+// was "held" or "streamed".
+struct RssRun {
+  int64_t peak_kb = 0;
+  std::string storage;
+};
+RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames);
 
 // The rcvqbench binary built beside the running executable.
 std::string rcvqbench_beside_this_binary();

@@ -39,8 +39,8 @@ void throughput_vs_iperf3(benchmark::State& state, Transport::Kind transport) {
 void peak_rss(benchmark::State& state) {
   for (auto _ : state) {
     try {
-      const int64_t kb = peak_rss_kb_of_run(rcvqbench_beside_this_binary(), kRssFrames);
-      state.counters["peak_rss_mb"] = double(kb) / 1024;
+      const RssRun run = peak_rss_of_run(rcvqbench_beside_this_binary(), kRssFrames);
+      state.counters["peak_rss_mb"] = double(run.peak_kb) / 1024;
     } catch (const std::exception& e) {
       state.SkipWithError(fmt::format("failed: {}", e.what()).c_str());
       break;
