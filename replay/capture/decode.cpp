@@ -42,6 +42,10 @@ DecodeResult decode_ipv4(const uint8_t* p, uint32_t available, TcpSegment& out) 
   if ((fragment & 0x2000) || (fragment & 0x1fff)) return {DecodeStatus::Fragment};
   if (p[9] != kProtoTcp) return {DecodeStatus::NotTcp};
   out.source.family = out.destination.family = 4;
+  // `out` is reused from packet to packet: an IPv6 packet before this one left its
+  // addresses in the 12 bytes IPv4 does not use, and endpoints compare all 16.
+  out.source.address = {};
+  out.destination.address = {};
   std::copy(p + 12, p + 16, out.source.address.begin());
   std::copy(p + 16, p + 20, out.destination.address.begin());
   // Captured bytes past the IP total length are link-layer padding.

@@ -1,6 +1,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace rcvq {
@@ -12,6 +13,13 @@ struct Endpoint {
   uint16_t port = 0;
 
   auto operator<=>(const Endpoint&) const = default;
+  // Flow lookup compares endpoints on every packet: ports first, as they nearly always
+  // tell two endpoints apart, and the address with a memcmp the compiler inlines (the
+  // defaulted comparison of std::array calls the library's).
+  bool operator==(const Endpoint& other) const {
+    return port == other.port && family == other.family &&
+           std::memcmp(address.data(), other.address.data(), address.size()) == 0;
+  }
   std::string to_string() const;  // "10.0.0.1:80", "[::1]:80"
 };
 

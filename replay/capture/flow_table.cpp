@@ -23,13 +23,42 @@ size_t FlowKeyHash::operator()(const FlowKey& key) const {
   return size_t(h);
 }
 
+Flow*& FlowIndex::operator[](const FlowKey& key) {
+  if (2 * (used_ + 1) > slots_.size()) grow();
+  const size_t mask = slots_.size() - 1;
+  for (size_t at = home(key);; at = (at + 1) & mask) {
+    Slot& slot = slots_[at];
+    if (!slot.used) {
+      slot.used = true;
+      slot.key = key;
+      ++used_;
+      return slot.flow;
+    }
+    if (slot.key == key) return slot.flow;
+  }
+}
+
+size_t FlowIndex::home(const FlowKey& key) const {
+  // The product's top bits: they depend on every bit of the hash, whose low bits
+  // (FNV-1a's) depend only on the low bits of each byte.
+  return size_t((uint64_t(FlowKeyHash{}(key)) * 0x9E3779B97F4A7C15ULL) >> (64 - index_bits_));
+}
+
+void FlowIndex::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  index_bits_ = old.empty() ? 6 : index_bits_ + 1;
+  slots_.assign(size_t(1) << index_bits_, Slot{});
+  used_ = 0;
+  for (const Slot& slot : old)
+    if (slot.used) (*this)[slot.key] = slot.flow;
+}
+
 FlowTable::FlowTable(const std::string& file, const FlowTableLimits& limits, SinkFactory make_sink)
     : file_(file), limits_(limits), make_sink_(std::move(make_sink)) {}
 
 void FlowTable::add(const TcpSegment& segment, const CapturedPacket& packet) {
-  const FlowKey key = FlowKey::of(segment.source, segment.destination);
-  auto [it, inserted] = current_.try_emplace(key, nullptr);
-  Flow* flow = it->second;
+  Flow*& current = current_[FlowKey::of(segment.source, segment.destination)];
+  Flow* flow = current;
   const bool opening_syn = (segment.flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
   // A fresh SYN on a closed connection's endpoints starts a new connection (port reuse).
   if (flow && opening_syn) {
@@ -49,7 +78,7 @@ void FlowTable::add(const TcpSegment& segment, const CapturedPacket& packet) {
       created->directions[d] = std::make_unique<DirectionReassembler>(limits_.reassembly, make_sink_(*created, d));
     flow = created.get();
     flows_.push_back(std::move(created));
-    it->second = flow;
+    current = flow;
   }
   const int direction = segment.source == flow->endpoints[0] ? 0 : 1;
   if (segment.flags & kTcpSyn) {

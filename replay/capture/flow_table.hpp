@@ -4,7 +4,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "capture/decode.hpp"
@@ -17,11 +16,40 @@ namespace rcvq {
 struct FlowKey {
   Endpoint low, high;
   bool operator==(const FlowKey&) const = default;
-  static FlowKey of(const Endpoint& a, const Endpoint& b) { return a < b ? FlowKey{a, b} : FlowKey{b, a}; }
+  // Ordered by port first, which spares comparing the addresses on nearly every packet.
+  static FlowKey of(const Endpoint& a, const Endpoint& b) {
+    const bool a_first = a.port != b.port ? a.port < b.port : a < b;
+    return a_first ? FlowKey{a, b} : FlowKey{b, a};
+  }
 };
 
 struct FlowKeyHash {
   size_t operator()(const FlowKey& key) const;
+};
+
+struct Flow;
+
+// The current flow of each pair of endpoints, in one open-addressed array: the lookup
+// every packet makes reads one slot where a node-based map would chase a bucket and
+// two list nodes, each a likely cache miss behind the packet bytes streaming past.
+class FlowIndex {
+ public:
+  // The flow on `key`'s endpoints, null until one is assigned through the reference,
+  // which stays valid until the next call.
+  Flow*& operator[](const FlowKey& key);
+
+ private:
+  struct Slot {
+    FlowKey key;
+    Flow* flow = nullptr;
+    bool used = false;
+  };
+  size_t home(const FlowKey& key) const;
+  void grow();
+
+  std::vector<Slot> slots_;  // a power of two long, at most half used
+  size_t used_ = 0;
+  int index_bits_ = 0;
 };
 
 struct Flow {
@@ -61,7 +89,7 @@ class FlowTable {
   std::string file_;
   FlowTableLimits limits_;
   SinkFactory make_sink_;
-  std::unordered_map<FlowKey, Flow*, FlowKeyHash> current_;
+  FlowIndex current_;
   std::vector<std::unique_ptr<Flow>> flows_;
 };
 

@@ -1,6 +1,7 @@
 #include "capture/pcap_reader.hpp"
 
 #include <fmt/format.h>
+#include <stdio_ext.h>
 
 #include <algorithm>
 #include <set>
@@ -102,6 +103,10 @@ CaptureReader::CaptureReader(const std::string& path, const std::string& filter)
   handle_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, error);
   if (!handle_) throw InputError(fmt::format("{}: cannot read as pcap or pcapng: {}", path, error));
   linktype_ = pcap_datalink(handle_);
+  // libpcap reads each record with two freads, and once the process has a second
+  // thread (the CLI's signal watcher) glibc locks the FILE around every one of them.
+  // Only this reader uses the FILE.
+  __fsetlocking(pcap_file(handle_), FSETLOCKING_BYCALLER);
   if (!filter.empty()) {
     if (pcap_compile(handle_, &filter_, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
       std::string message = pcap_geterr(handle_);
@@ -126,6 +131,7 @@ void CaptureReader::open_blocks(const std::string& filter) {
   filter_text_ = filter;
   block_file_ = std::fopen(path_.c_str(), "rb");
   if (!block_file_) throw InputError(fmt::format("{}: cannot open", path_));
+  __fsetlocking(block_file_, FSETLOCKING_BYCALLER);  // as for libpcap's FILE above
   linktype_ = pcapng_link_types(path_).front();
 }
 

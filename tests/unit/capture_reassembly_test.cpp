@@ -115,6 +115,21 @@ TEST(CaptureDecode, EveryLinkTypeYieldsTheSameStream) {
   }
 }
 
+TEST(CaptureDecode, Ipv4AfterIpv6KeepsItsFlow) {
+  // The decoder reuses one segment for every packet: an IPv6 packet between two IPv4
+  // ones of the same connection must not leave its address bytes behind.
+  const Bytes stream = kafka_frames(2, 300);
+  std::vector<Record> records = conversation(stream, {{0, 304}});
+  Tcp v6{.src = "2001:db8::1", .dst = "2001:db8::2", .payload = Bytes(10, 1), .ipv6 = true};
+  records.push_back({ethernet(ip_packet(v6), true)});
+  const std::vector<Record> rest = conversation(stream, {{304, 304}}, false);
+  records.insert(records.end(), rest.begin(), rest.end());
+  const InspectReport r = inspect_file(write_temp("v4-v6-v4.pcap", pcap_file(DLT_EN10MB, records)));
+  ASSERT_EQ(r.flows.size(), 2u);
+  EXPECT_EQ(client_side(r).tcp.stream_bytes, stream.size());
+  EXPECT_EQ(client_side(r).frames.frames, 2u);
+}
+
 TEST(CaptureReassembly, OutOfOrderRetransmissionAndConflictingOverlap) {
   const Bytes stream = kafka_frames(2, 296);  // 600 bytes
   Bytes conflicting(stream.begin() + 250, stream.begin() + 350);
@@ -422,4 +437,34 @@ TEST(CaptureDecode, PcapngWithMixedLinkTypes) {
   EXPECT_EQ(inspect_capture(filtered).counts.filtered_out, 0u);
   std::vector<uint8_t> truncated(file.begin(), file.end() - 10);
   EXPECT_THROW(inspect_file(write_temp("mixed-truncated.pcapng", truncated)), InputError);
+}
+
+TEST(CaptureFlowIndex, FindsEveryFlowAcrossGrowthAndTakesReassignment) {
+  // Keys that differ in one byte of the address, one of the port, or only in family,
+  // enough of them for the index to grow several times.
+  auto endpoint = [](uint8_t family, uint32_t n) {
+    Endpoint e;
+    e.family = family;
+    e.address[0] = 10;
+    e.address[family == 4 ? 3 : 15] = uint8_t(n);
+    e.port = uint16_t(1000 + (n >> 8));
+    return e;
+  };
+  Endpoint server;
+  server.family = 4;
+  server.port = 80;
+  std::vector<FlowKey> keys;
+  for (uint32_t n = 0; n < 1500; ++n) keys.push_back(FlowKey::of(endpoint(n % 2 ? 6 : 4, n), server));
+  std::vector<Flow> flows(keys.size() + 1);
+  FlowIndex index;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Flow*& slot = index[keys[i]];
+    EXPECT_EQ(slot, nullptr);
+    slot = &flows[i];
+  }
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(index[keys[i]], &flows[i]) << i;
+  index[keys[7]] = &flows.back();  // a new connection on a closed one's endpoints
+  EXPECT_EQ(index[keys[7]], &flows.back());
+  EXPECT_EQ(index[keys[8]], &flows[8]);
+  EXPECT_EQ(index[FlowKey::of(endpoint(4, 1), server)], nullptr);  // 1 was an IPv6 key
 }
