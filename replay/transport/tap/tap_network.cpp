@@ -613,4 +613,10 @@ std::unique_ptr<Network> make_tap_network(const Scenario& scenario) {
   return std::make_unique<TapNetwork>(scenario);
 }
 
+TapInjectionPoint tap_injection_point(Network& network) {
+  auto* tap = dynamic_cast<TapNetwork*>(&network);
+  if (!tap) throw RunError("not a tap network");
+  return {tap->device(), tap->ends(), kListenPort, tap->take_ports(1)};
+}
+
 }  // namespace rcvq
