@@ -64,7 +64,7 @@ uint16_t reference_checksum(const std::vector<uint8_t>& data) {
 TEST(TapChecksum, MatchesWordByWordReferenceIncludingCarries) {
   // All-0xff bytes make every wide addition carry out; lengths cover each tail size.
   for (const uint8_t fill : {uint8_t(0xff), uint8_t(0x80), uint8_t(0x01)}) {
-    for (size_t len : {0u, 1u, 2u, 3u, 7u, 8u, 9u, 15u, 1000u, 1460u, 9001u}) {
+    for (size_t len : {0u, 1u, 2u, 3u, 7u, 8u, 9u, 15u, 63u, 64u, 65u, 95u, 1000u, 1460u, 9001u}) {
       std::vector<uint8_t> data(len, fill);
       for (size_t i = 0; i < len; i += 3) data[i] = uint8_t(data[i] ^ (i * 131));
       Checksum c;
@@ -117,6 +117,33 @@ TEST_P(TapTcpFrame, BuildsFramesThatParseBackWithValidChecksums) {
   EXPECT_EQ(f.target_ip, e.remote_ip);
   frame[hlen + 100] ^= 1;
   EXPECT_FALSE(parse_frame(frame).checksum_ok) << "a flipped payload bit must fail the checksum";
+}
+
+TEST_P(TapTcpFrame, TemplateWritesTheBytesOfBuildTcpHeaders) {
+  const LinkEnds e = ends(GetParam());
+  const TcpHeaderTemplate headers(e, 40001, 5001, 65535);
+  std::vector<uint8_t> payload(1461);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = uint8_t(i * 151 + 3);
+  // Odd and even lengths, short of and past the 64 bytes where the checksum widens.
+  for (const size_t len : {0u, 1u, 12u, 63u, 64u, 777u, 1000u, 1461u}) {
+    for (const uint32_t seq : {0u, 0xfffffff0u, 123456789u}) {
+      TcpHeaderFields h;
+      h.src_port = 40001;
+      h.dst_port = 5001;
+      h.seq = seq;
+      h.ack = ~seq;
+      h.flags = uint8_t(len % 2 ? tcp_flag::kAck : tcp_flag::kAck | tcp_flag::kPsh);
+      h.window = 65535;
+      const std::span<const uint8_t> piece(payload.data(), len);
+      const uint16_t ip_id = uint16_t(seq ^ len);
+      std::vector<uint8_t> expected(kMaxHeaders), actual(kMaxHeaders, 0xee);
+      const size_t hlen = build_tcp_headers(expected.data(), e, h, piece, ip_id);
+      ASSERT_EQ(headers.build(actual.data(), h.seq, h.ack, h.flags, piece, ip_id), hlen);
+      expected.resize(hlen);
+      actual.resize(hlen);
+      EXPECT_EQ(actual, expected) << "payload " << len << " seq " << seq;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Ipv4AndIpv6, TapTcpFrame, ::testing::Values(false, true));

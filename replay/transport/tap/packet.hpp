@@ -59,6 +59,27 @@ inline constexpr size_t kMaxHeaders = kEthernetHeader + 40 + 60;
 size_t build_tcp_headers(uint8_t* out, const LinkEnds& ends, const TcpHeaderFields& tcp,
                          std::span<const uint8_t> payload, uint16_t ip_id);
 
+// The headers of the segments one connection sends without options, built once
+// together with the checksum sums of their fixed fields (addresses, ports, window).
+// Each segment then writes only what changes (sequence and acknowledgment numbers,
+// flags, lengths, IPv4 ID) and adds just those words to the sums, instead of building
+// and summing every header byte again. The bytes are those of build_tcp_headers.
+class TcpHeaderTemplate {
+ public:
+  TcpHeaderTemplate(const LinkEnds& ends, uint16_t src_port, uint16_t dst_port, uint16_t window);
+  // Writes the headers for `payload` into `out` (at least size() bytes), both checksums
+  // filled in; returns size(). The payload is not copied.
+  size_t build(uint8_t* out, uint32_t seq, uint32_t ack, uint8_t flags, std::span<const uint8_t> payload,
+               uint16_t ip_id) const;
+  size_t size() const { return size_; }
+
+ private:
+  std::array<uint8_t, kEthernetHeader + 40 + 20> headers_{};
+  size_t size_ = 0;
+  bool v6_ = false;
+  Checksum ip_fixed_, tcp_fixed_;  // IPv4 header; TCP pseudo-header and header
+};
+
 // SYN options: MSS, window scale, SACK permitted (no timestamps, so data segments need
 // no options at all).
 std::vector<uint8_t> syn_options(uint16_t mss, uint8_t window_shift);

@@ -87,6 +87,9 @@ struct PeerConnection {
   int window_shift = 0;   // the receiver's, applied to every non-SYN window
   uint16_t receiver_mss = 0;
   SendWindow window;
+  // Every segment without options goes out through it; absent on the stand-in for a
+  // stale receiver socket that handle() resets.
+  std::optional<TcpHeaderTemplate> headers;
   bool established = false, reset = false, fin_sent = false;
   uint32_t syn_data = 0;       // stream bytes sent in the SYN (TFO)
   uint32_t syn_data_acked = 0; // ... that the SYN-ACK acknowledged
@@ -246,8 +249,8 @@ TapReplayer::TapReplayer(TapNetwork& net, const Scenario& sc)
       transport_(sc.transport),
       timeout_ns_(int64_t(sc.run.timeout_s * 1e9)),
       mss_(tap_mss(sc.transport)),
-      rx_(65536) {
-  frame_.reserve(kMaxHeaders + 65536);
+      rx_(65536),
+      frame_(kMaxHeaders + mss_) {
   if (transport_.tfo) {
     // The SYN is sent before replay() sees the plan; the plan is deterministic for the
     // scenario, so building it here yields the very bytes replay() will get (checked there).
@@ -269,22 +272,29 @@ PeerConnection* TapReplayer::find(uint16_t port) {
 
 void TapReplayer::send_tcp(PeerConnection& c, uint32_t seq, uint8_t flags, std::span<const uint8_t> payload,
                            std::span<const uint8_t> options) {
-  TcpHeaderFields h;
-  h.src_port = c.port;
-  h.dst_port = kListenPort;
-  h.seq = seq;
-  h.ack = c.rcv_nxt;
-  h.flags = flags;
-  h.window = kPeerWindow;
-  h.options = options;
-  frame_.resize(kMaxHeaders);
-  const size_t hlen = build_tcp_headers(frame_.data(), ends_, h, payload, ip_id_++);
+  const uint16_t ip_id = ip_id_++;
+  // Only grows, so a data segment costs no allocation and no bookkeeping of its size.
+  if (frame_.size() < kMaxHeaders + payload.size()) frame_.resize(kMaxHeaders + payload.size());
+  size_t hlen;
+  if (c.headers && options.empty()) {
+    hlen = c.headers->build(frame_.data(), seq, c.rcv_nxt, flags, payload, ip_id);
+  } else {
+    TcpHeaderFields h;
+    h.src_port = c.port;
+    h.dst_port = kListenPort;
+    h.seq = seq;
+    h.ack = c.rcv_nxt;
+    h.flags = flags;
+    h.window = kPeerWindow;
+    h.options = options;
+    hlen = build_tcp_headers(frame_.data(), ends_, h, payload, ip_id);
+  }
   if (transport_.hds && !payload.empty()) {
     dev_.write_split({frame_.data(), hlen}, payload);
   } else {
-    frame_.resize(hlen);
-    frame_.insert(frame_.end(), payload.begin(), payload.end());
-    dev_.write_linear(frame_);
+    // One iovec: with IFF_NAPI_FRAGS tun would put a second one in page frags.
+    std::copy(payload.begin(), payload.end(), frame_.begin() + ptrdiff_t(hlen));
+    dev_.write_linear({frame_.data(), hlen + payload.size()});
   }
   ++packets_;
   payload_bytes_ += payload.size();
@@ -377,6 +387,7 @@ void TapReplayer::connect(uint32_t connections) {
     c.port = uint16_t(first_port + i);
     // Any ISS works; a fixed, distinct one per connection keeps runs reproducible.
     c.iss = 0x10000000u * (i % 15 + 1) + c.port;
+    c.headers.emplace(ends_, c.port, kListenPort, kPeerWindow);
   }
   for (PeerConnection& c : conns_) send_syn(c);
   const int64_t deadline = monotonic_ns() + kHandshakeTimeoutNs;
