@@ -57,10 +57,14 @@ void throughput(uint64_t frames) {
 }
 
 void receiver_cpu() {
+  // More rounds than the others: CPU per frame is only ever disturbed upwards (another
+  // task's cache misses, steal), so the least of many rounds is each reader's own cost.
+  constexpr int kCpuRounds = 9;
   fmt::print("\n2. receiver thread CPU per frame (task-clock, after warm-up): baseline harness vs a minimal\n"
-             "   level-triggered epoll + recv() reader (same read size) on the same plan (median of {}; goal: overhead < 10%)\n",
-             kRounds);
-  fmt::print("   {:<46} {:>10} {:>10} {:>9} {:>12} {:>9}\n", "plan", "harness us", "minimal us", "overhead",
+             "   level-triggered epoll + recv() reader (same read size) on the same plan, least of {} interleaved\n"
+             "   rounds (median in brackets); goal: overhead < 10%\n",
+             kCpuRounds);
+  fmt::print("   {:<46} {:>10} {:>10} {:>16} {:>10} {:>16}\n", "plan", "harness us", "minimal us", "overhead",
              "+hash us", "overhead");
   const std::vector<std::pair<std::string, std::string>> plans{
       {"bulk: 50000 x 4008 B, cut whole, 4008 B reads", R"(
@@ -75,20 +79,23 @@ segmentation: {cut: {chunks: 9}, chunk_gap_us: 20, frame_gap_us: 20}
 run: {warmup_frames: 200})"}};
   for (const auto& [label, yaml] : plans) {
     const Scenario sc = parse_scenario("name: bench-receiver" + yaml, "bench-replay");
-    std::vector<double> harness, minimal, hashing, overhead, overhead_hashing;
-    for (int r = 0; r < kRounds; ++r) {
+    std::vector<double> harness, minimal, hashing;
+    for (int r = 0; r < kCpuRounds; ++r) {
       const ReceiverCpu c = receiver_cpu_vs_minimal_reader(sc);
       harness.push_back(c.harness_us_per_frame);
       minimal.push_back(c.minimal_us_per_frame);
       hashing.push_back(c.minimal_hashing_us_per_frame);
-      overhead.push_back(ReceiverCpu::overhead(c.harness_us_per_frame, c.minimal_us_per_frame));
-      overhead_hashing.push_back(ReceiverCpu::overhead(c.harness_us_per_frame, c.minimal_hashing_us_per_frame));
     }
-    fmt::print("   {:<46} {:>10.2f} {:>10.2f} {:>+8.0f}% {:>12.2f} {:>+8.0f}%\n", label, median(harness),
-               median(minimal), 100 * median(overhead), median(hashing), 100 * median(overhead_hashing));
+    auto least = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+    auto overhead = [&](const std::vector<double>& theirs) {
+      return fmt::format("{:+.0f}% ({:+.0f}%)", 100 * ReceiverCpu::overhead(least(harness), least(theirs)),
+                         100 * ReceiverCpu::overhead(median(harness), median(theirs)));
+    };
+    fmt::print("   {:<46} {:>10.2f} {:>10.2f} {:>16} {:>10.2f} {:>16}\n", label, least(harness), least(minimal),
+               overhead(minimal), least(hashing), overhead(hashing));
   }
   fmt::print("   (+hash: the minimal reader also computing the integrity hash, so its overhead column is the\n"
-             "   bookkeeping alone: framing, timestamps, counters)\n");
+             "   bookkeeping alone: framing, timestamps, latency recording, counters)\n");
 }
 
 void bookkeeping() {
