@@ -104,7 +104,9 @@ TEST(StreamedPlan, SummaryMatchesTheHeldPlan) {
 TEST(StreamedPlan, AutoStreamsOnlyLargePlansThatCanStreamAndNoModeNeedsWhole) {
   const std::string big = "source: {synthetic: {frames: 100000, payload: 4000}}\nframing: desc8\n";
   EXPECT_TRUE(make_plan(scenario(big), false).streamed) << "400 MB held";
-  EXPECT_FALSE(make_plan(scenario(big), true).streamed) << "a mode reads the whole plan";
+  EXPECT_FALSE(make_plan(scenario(big), true).streamed) << "a mode reads the whole plan, and it fits";
+  EXPECT_TRUE(make_plan(scenario(big + "run: {max_memory_mb: 100}\n"), true).streamed)
+      << "held it would exceed the budget: streamed, and the mode reading it cannot run";
   EXPECT_FALSE(make_plan(scenario(big + "run: {plan: held}\n"), false).streamed);
   EXPECT_FALSE(make_plan(scenario("source: {synthetic: {frames: 1000, payload: 4000}}\nframing: desc8\n"), false).streamed)
       << "4 MB: cheaper held";
