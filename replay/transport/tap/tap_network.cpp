@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 
 #include "common/clock.hpp"
@@ -206,14 +205,7 @@ TapNetwork::TapNetwork(const Scenario& sc) : transport_(sc.transport), netns_(Ne
   else
     netns_.run({"ip", "addr", "add", fmt::format("{}/24", kReceiverV4), "dev", kDevice});
   netns_.run({"ethtool", "-K", kDevice, "gro", transport_.gro ? "on" : "off"});
-  if (transport_.tfo) {
-    NetnsGuard inside(netns_);
-    // net.ipv4 sysctls are per namespace; /proc/sys resolves against this thread's.
-    std::ofstream sysctl("/proc/sys/net/ipv4/tcp_fastopen");
-    sysctl << kFastOpenServerNoCookie;
-    sysctl.close();
-    if (!sysctl) throw RunError("cannot enable TCP Fast Open (net.ipv4.tcp_fastopen) in the receiver namespace");
-  }
+  if (transport_.tfo) netns_.set_sysctl("net/ipv4/tcp_fastopen", kFastOpenServerNoCookie);
   probe_ = std::make_unique<SkbLayoutProbe>(netns_, kDevice);
 }
 
