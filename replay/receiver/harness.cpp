@@ -254,8 +254,9 @@ void record_send_lateness(const ReplayPlan& plan, int64_t t0_ns, const std::vect
 
 }  // namespace
 
-ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_ns,
-                                             const std::vector<int64_t>& sent_ns) const {
+ModeRepetition ReceiverHarness::measurements(
+    const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
+    const std::function<const std::vector<int64_t>&(uint32_t)>& sent_by) const {
   ModeRepetition rep;
   const uint64_t warmup = plan.warmup_frames;
   std::vector<std::string> problems;
@@ -266,11 +267,12 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
       if (completed > warmup) rep.bytes += c.completed_through() - plan.streamed->timeline.frames[0].start;
     } else {
       const auto& done = c.frame_done_ns();
+      const std::vector<int64_t>& sent = sent_by ? sent_by(c.index()) : sent_ns;
       for (uint64_t f = warmup; f < done.size(); ++f) {
         const PlannedFrame& frame = plan.frames[f];
         rep.latency.record(done[f] - (t0_ns + frame.due_ns));
-        if (frame.last_segment < sent_ns.size() && sent_ns[frame.last_segment] != 0)
-          rep.latency_from_send.record(done[f] - sent_ns[frame.last_segment]);
+        if (frame.last_segment < sent.size() && sent[frame.last_segment] != 0)
+          rep.latency_from_send.record(done[f] - sent[frame.last_segment]);
         rep.bytes += frame.end - frame.start;
       }
     }

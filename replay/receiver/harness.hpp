@@ -56,8 +56,12 @@ class ReceiverHarness {
 
   // Metrics over the post-warm-up frames; `t0_ns` and `sent_ns` come from the replayer
   // (of a streamed plan: the times of its timeline excerpt's segments only).
-  ModeRepetition measurements(const ReplayPlan& plan, int64_t t0_ns,
-                              const std::vector<int64_t>& sent_ns) const;
+  // With several sender threads `sent_ns` is the last thread's handover of each segment
+  // (for send lateness and the timeline) and `sent_by(connection index)` the record of
+  // the connection's own sender thread, which its frames' latency from send counts from.
+  ModeRepetition measurements(
+      const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
+      const std::function<const std::vector<int64_t>&(uint32_t)>& sent_by = nullptr) const;
 
   bool stopped() const { return stopped_; }
   bool timed_out() const { return timed_out_; }

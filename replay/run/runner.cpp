@@ -327,7 +327,8 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     if (h->stopped()) throw RunError("interrupted");
     if (h->timed_out()) throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
   }
-  // A segment counts as handed over when the last sender thread handed it over.
+  // For send lateness and the timeline a segment counts as handed over when the last
+  // sender thread handed it over; each connection's latencies count from its own thread's.
   auto sent_times = [&](size_t t) -> const std::vector<int64_t>& {
     return plan.streamed ? senders[t]->streamed.timeline_sent_ns : senders[t]->sent_ns;
   };
@@ -341,7 +342,9 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   json receiver_threads = json::array();
   std::vector<const ReceiverHarness*> views;
   for (auto& h : harnesses) {
-    parts.push_back(h->measurements(plan, t0, sent_ns));
+    parts.push_back(h->measurements(plan, t0, sent_ns, [&](uint32_t index) -> const std::vector<int64_t>& {
+      return senders[thread_of(index, connections, sc.sender.threads)]->sent_ns;
+    }));
     receiver_threads.push_back(thread_figures(parts.back(), h->connections().size()));
     views.push_back(h.get());
   }

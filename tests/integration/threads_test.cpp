@@ -32,6 +32,11 @@ run: {repetitions: 1, warmup_frames: 2, timeout_s: 60}
     const ModeRepetition& r = m.repetitions[0];
     EXPECT_TRUE(r.integrity_ok) << r.integrity_detail;
     EXPECT_EQ(r.frames, 1000u * 8);
+    // Each frame counts from its own sender thread's handover, which comes before the
+    // frame's bytes can arrive and after its planned time.
+    EXPECT_EQ(r.latency_from_send.count(), r.frames);
+    EXPECT_GT(r.latency_from_send.min(), 0);
+    EXPECT_GE(r.latency.min(), r.latency_from_send.min());
     const json& threads = r.extra["receiver_threads"];
     ASSERT_EQ(threads.size(), 2u);
     uint64_t connections = 0, frames = 0, wakeups = 0, syscalls = 0;
