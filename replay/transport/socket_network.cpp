@@ -113,7 +113,7 @@ class SocketReplayer : public Replayer {
     for (size_t i = 0; i < plan.segments.size(); ++i) {
       const PlannedSegment& seg = plan.segments[i];
       // A send that is due or late makes no sleep syscall.
-      if (!sleep.until(t0_ns + seg.send_at_ns)) return;
+      if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
       sent_ns[i] = monotonic_ns();
       for (int fd : fds_)
         if (!send_all(fd, plan.stream.data() + seg.offset, seg.length, stop)) return;
@@ -135,7 +135,7 @@ class SocketReplayer : public Replayer {
       for (size_t k = 0; k < segments.size(); ++k) {
         const PlannedSegment& seg = segments[k];
         const uint64_t index = walk.first_segment() + k;
-        if (!sleep.until(t0_ns + seg.send_at_ns)) return;
+        if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
         const int64_t sent = monotonic_ns();
         if (index >= streamed.first_measured_segment) record.lateness.record(sent - (t0_ns + seg.send_at_ns));
         if (index >= shown.first_segment && index - shown.first_segment < shown.segments.size())
