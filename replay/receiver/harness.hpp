@@ -48,8 +48,9 @@ class ReceiverHarness {
   void record_latency_as_frames_complete(int64_t t0_ns, uint64_t warmup_frames,
                                          const std::function<FrameSendRing*(uint32_t)>& ring_of);
 
-  // Receives until every connection holds every planned frame (or EOF, the deadline,
-  // or a stop request). Run on the thread whose CPU is to be measured: its task-clock
+  // Receives until every connection holds every planned frame (or EOF, a stop request,
+  // or the deadline, which each completed frame pushes to run.timeout_s after it: only
+  // a stall times out). Run on the thread whose CPU is to be measured: its task-clock
   // counter opens here.
   // `stop_fd` is an eventfd that becomes readable on a stop request.
   void receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd);
@@ -62,6 +63,11 @@ class ReceiverHarness {
   ModeRepetition measurements(
       const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
       const std::function<const std::vector<int64_t>&(uint32_t)>& sent_by = nullptr) const;
+
+  // After receive() gave up (timeout, error): resets every connection, so a sender
+  // blocked on a full send buffer fails at once instead of waiting for reads that will
+  // never come.
+  void abandon_connections();
 
   bool stopped() const { return stopped_; }
   bool timed_out() const { return timed_out_; }

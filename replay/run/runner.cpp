@@ -318,15 +318,25 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
       }
     });
   for (std::thread& r : receivers) r.join();
+  // Receivers that gave up read no more: a sender waiting for buffer or ring room would
+  // wait for ever, so their connections are reset and the rings let go.
+  const bool receivers_gave_up =
+      std::any_of(receiver_errors.begin(), receiver_errors.end(), [](const std::exception_ptr& e) { return bool(e); }) ||
+      std::any_of(harnesses.begin(), harnesses.end(), [](const auto& h) { return h->timed_out(); });
+  if (receivers_gave_up) {
+    for (auto& h : harnesses) h->abandon_connections();
+    for (auto& r : rings) r->abandon();
+  }
   for (auto& s : senders) s->join();
   for (const std::exception_ptr& e : receiver_errors)
     if (e) std::rethrow_exception(e);
-  for (auto& s : senders)
-    if (s->error) std::rethrow_exception(s->error);
   for (auto& h : harnesses) {
     if (h->stopped()) throw RunError("interrupted");
-    if (h->timed_out()) throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
+    if (h->timed_out())
+      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s)", sc.run.timeout_s));
   }
+  for (auto& s : senders)
+    if (s->error) std::rethrow_exception(s->error);
   // For send lateness and the timeline a segment counts as handed over when the last
   // sender thread handed it over; each connection's latencies count from its own thread's.
   auto sent_times = [&](size_t t) -> const std::vector<int64_t>& {

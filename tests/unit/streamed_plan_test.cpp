@@ -166,5 +166,15 @@ TEST(FrameSendRing, TheSenderWaitsForTheSlowestConnection) {
   EXPECT_TRUE(got_room);
 }
 
+TEST(FrameSendRing, AbandonedByItsReceiversTheSenderStopsWaiting) {
+  const StopSignal& stop = StopSignal::instance();
+  FrameSendRing ring(0, 1, 2);
+  std::atomic<int> got_room{-1};
+  std::thread sender([&] { got_room = ring.wait_for_room(2, stop) ? 1 : 0; });
+  ring.abandon();
+  sender.join();
+  EXPECT_EQ(got_room, 0);
+}
+
 }  // namespace
 }  // namespace rcvq
