@@ -226,7 +226,7 @@ class Session {
     std::thread receiver([&] {
       try {
         apply_realtime_priority(sc_->receiver.realtime_priority, "receiver");
-        receiver_cpus = pin_calling_thread(sc_->receiver.cpu, "receiver");
+        receiver_cpus = pin_calling_thread(sc_->receiver.cpu.for_thread(0), "receiver");
         harness_->receive(*plan_, deadline, session_stop.fd());
       } catch (...) {
         receiver_error = std::current_exception();

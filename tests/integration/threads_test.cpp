@@ -2,7 +2,10 @@
 // on every connection, and the per-thread figures add up to the totals.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "in_memory_run.hpp"
+#include "run/thread_placement.hpp"
 #include "run/runner.hpp"
 #include "scenario/load.hpp"
 
@@ -12,16 +15,18 @@ namespace {
 using json = nlohmann::json;
 
 TEST(Threads, ThousandConnectionsOnTwoReceiverAndTwoSenderThreads) {
-  const Scenario sc = parse_scenario(R"(
+  const std::vector<int> cpus = allowed_cpus();
+  const Scenario sc = parse_scenario(fmt::format(R"(
 name: threads-test
-source: {synthetic: {frames: 10, payload: 1000}}
+source: {{synthetic: {{frames: 10, payload: 1000}}}}
 framing: desc8
-segmentation: {cut: whole, frame_gap_us: 20000}
-transport: {kind: loopback}
-sender: {threads: 2}
-receiver: {modes: [baseline, lowat-user], connections: 1000, threads: 2}
-run: {repetitions: 1, warmup_frames: 2, timeout_s: 60}
+segmentation: {{cut: whole, frame_gap_us: 20000}}
+transport: {{kind: loopback}}
+sender: {{threads: 2}}
+receiver: {{modes: [baseline, lowat-user], connections: 1000, threads: 2, cpu: [{}, {}]}}
+run: {{repetitions: 1, warmup_frames: 2, timeout_s: 60}}
 )",
+                                                 cpus.front(), cpus.back()),
                                      "threads-test.yaml");
   const RunOutcome out = run_in_memory(sc);
   ASSERT_EQ(out.result.modes.size(), 2u);
@@ -50,6 +55,9 @@ run: {repetitions: 1, warmup_frames: 2, timeout_s: 60}
       if (t["cpu_us"].is_number()) cpu_us += t["cpu_us"].get<double>();
     }
     EXPECT_EQ(connections, 1000u);
+    // receiver.cpu lists the CPUs the threads take in turn.
+    EXPECT_EQ(threads[0]["cpus"], json::array({cpus.front()}));
+    EXPECT_EQ(threads[1]["cpus"], json::array({cpus.back()}));
     EXPECT_EQ(frames, r.frames);
     EXPECT_EQ(wakeups, r.counters.wakeups);
     EXPECT_EQ(syscalls, r.counters.syscalls());
