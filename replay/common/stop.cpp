@@ -107,4 +107,10 @@ bool StoppableSleep::until(int64_t deadline_ns) {
   return !(fds[1].revents & POLLIN);
 }
 
+bool StoppableSleep::precisely_until(int64_t deadline_ns) {
+  if (deadline_ns - monotonic_ns() > kPacingSpinNs && !until(deadline_ns - kPacingSpinNs)) return false;
+  while (monotonic_ns() < deadline_ns) continue;
+  return !stop_.requested();
+}
+
 }  // namespace rcvq

@@ -35,7 +35,7 @@ bool FrameSendRing::wait_for_room(uint64_t frame, const StopSignal& stop) {
   // Rescanned only once the last scan's room is used up: O(connections) per ring's worth
   // of frames when the receivers keep up.
   while ((room_before_ = slowest_connection() + slots_) <= frame)
-    if (!sleep.until(monotonic_ns() + kRoomPollNs)) return false;
+    if (abandoned_.load(std::memory_order_relaxed) || !sleep.until(monotonic_ns() + kRoomPollNs)) return false;
   return true;
 }
 

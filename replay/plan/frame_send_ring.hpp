@@ -24,8 +24,10 @@ class FrameSendRing {
   FrameSendRing(uint32_t first_connection, uint32_t connections, uint64_t slots = kSlots);
 
   // Sender: waits until every connection has read frame `frame - slots`'s entry; false
-  // when a stop request ended the wait.
+  // when a stop request or abandon() ended the wait.
   bool wait_for_room(uint64_t frame, const StopSignal& stop);
+  // The receivers gave up (timeout, error): a sender waiting for room stops waiting.
+  void abandon() { abandoned_.store(true, std::memory_order_relaxed); }
   // Sender: frame `frame` was scheduled to finish at `due_ns` and was handed over at `sent_ns`.
   void publish(uint64_t frame, int64_t due_ns, int64_t sent_ns);
 
@@ -52,6 +54,7 @@ class FrameSendRing {
   std::unique_ptr<Slot[]> ring_;
   std::unique_ptr<std::atomic<uint64_t>[]> progress_;
   uint64_t room_before_;  // the sender's: frames below it have a free slot
+  std::atomic<bool> abandoned_{false};
 };
 
 }  // namespace rcvq

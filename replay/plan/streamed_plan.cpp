@@ -67,8 +67,12 @@ std::string why_plan_cannot_stream(const Scenario& sc) {
 ReplayPlan make_plan(const Scenario& sc, bool whole_plan_needed) {
   using Storage = RunOptions::PlanStorage;
   bool stream = sc.run.plan == Storage::Streamed;
-  if (sc.run.plan == Storage::Auto && !whole_plan_needed && why_plan_cannot_stream(sc).empty())
-    stream = estimate_synthetic_plan(sc).memory_bytes(sc) > kHeldPlanAutoLimitBytes;
+  if (sc.run.plan == Storage::Auto && why_plan_cannot_stream(sc).empty()) {
+    // A mode that reads the whole plan keeps it held while it fits the budget; past
+    // that the run streams, and that mode alone cannot run.
+    const double held_bytes = estimate_synthetic_plan(sc).memory_bytes(sc);
+    stream = held_bytes > (whole_plan_needed ? double(sc.run.max_memory_mb) * double(1 << 20) : kHeldPlanAutoLimitBytes);
+  }
   return stream ? make_streamed_plan(sc) : build_plan(sc, load_source(sc));
 }
 

@@ -20,7 +20,8 @@ std::string why_plan_cannot_stream(const Scenario& scenario);
 constexpr double kHeldPlanAutoLimitBytes = 64.0 * (1 << 20);
 
 // The plan a run of `scenario` replays, held or streamed per run.plan; `whole_plan_needed`
-// when one of the run's modes reads the whole plan (auto then holds it). Throws
+// when one of the run's modes reads the whole plan (auto then holds it while it fits
+// run.max_memory_mb). Throws
 // InputError for input that cannot be planned or exceeds the run's limits.
 ReplayPlan make_plan(const Scenario& scenario, bool whole_plan_needed);
 

@@ -89,6 +89,14 @@ void Connection::frames_done(uint64_t count, int64_t now_ns) {
   if (recording_.ring) recording_.ring->completed(index_, frames_completed_);
 }
 
+void Connection::reset() {
+  if (fd_ < 0) return;
+  const linger abort{1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  close(fd_);
+  fd_ = -1;
+}
+
 bool Connection::set_rcvlowat(int value) {
   if (value == rcvlowat_) return true;
   ++counters_.setsockopt_calls;

@@ -76,6 +76,8 @@ class Connection {
   ssize_t receive(uint8_t* buf, size_t len);
   // SO_RCVLOWAT, skipped when the value is already set; returns false with errno set.
   bool set_rcvlowat(int value);
+  // Aborts the connection with a RST (SO_LINGER 0): its peer's sends fail at once.
+  void reset();
   int rcvlowat() const { return rcvlowat_; }
 
  private:

@@ -60,7 +60,8 @@ ReceiverHarness::ReceiverHarness(const Scenario& scenario, const ReceiverHarness
 }
 
 ReceiverHarness::~ReceiverHarness() {
-  for (const Connection& c : connections_) data_ready_.unwatch(c.fd());
+  for (const Connection& c : connections_)
+    if (c.fd() >= 0) data_ready_.unwatch(c.fd());
   close_sockets();
 }
 
@@ -118,6 +119,7 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   stop_ev.data.u32 = kStopEvent;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd, &stop_ev) != 0) throw_errno("epoll_ctl ADD stop");
 
+  const int64_t timeout_ns = int64_t(scenario_.run.timeout_s * 1e9);
   const uint64_t total = plan.frame_count();
   for (Connection& c : connections_) c.expect_frames(total);
   // A streamed plan's frame times would grow with it: only the timeline's are kept.
@@ -179,14 +181,18 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
       }
     }
     if (stopped_) break;
-    if (tally_.frames == frames_seen) ++counters_.early_wakeups;
+    const int64_t now = monotonic_ns();
+    if (tally_.frames == frames_seen)
+      ++counters_.early_wakeups;
+    else  // frames still arriving: a long bulk transfer is not a stall
+      deadline_ns = std::max(deadline_ns, now + timeout_ns);
     frames_seen = tally_.frames;
     if (frames_progress_) frames_progress_->store(tally_.frames / connection_count, std::memory_order_relaxed);
     if (!measuring && tally_.connections_warmed_up == connection_count) {
       measure_start_ = snapshot();
       measuring = true;
     }
-    if (monotonic_ns() > deadline_ns) {
+    if (now > deadline_ns) {
       timed_out_ = true;
       break;
     }
@@ -194,6 +200,14 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   measure_end_ = snapshot();
   if (!measuring) measure_start_ = measure_end_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stop_fd, nullptr);
+}
+
+void ReceiverHarness::abandon_connections() {
+  for (Connection& c : connections_) {
+    if (c.fd() < 0) continue;
+    data_ready_.unwatch(c.fd());
+    c.reset();
+  }
 }
 
 void ReceiverHarness::record_latency_as_frames_complete(int64_t t0_ns, uint64_t warmup_frames,
@@ -254,8 +268,9 @@ void record_send_lateness(const ReplayPlan& plan, int64_t t0_ns, const std::vect
 
 }  // namespace
 
-ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_ns,
-                                             const std::vector<int64_t>& sent_ns) const {
+ModeRepetition ReceiverHarness::measurements(
+    const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
+    const std::function<const std::vector<int64_t>&(uint32_t)>& sent_by) const {
   ModeRepetition rep;
   const uint64_t warmup = plan.warmup_frames;
   std::vector<std::string> problems;
@@ -266,11 +281,12 @@ ModeRepetition ReceiverHarness::measurements(const ReplayPlan& plan, int64_t t0_
       if (completed > warmup) rep.bytes += c.completed_through() - plan.streamed->timeline.frames[0].start;
     } else {
       const auto& done = c.frame_done_ns();
+      const std::vector<int64_t>& sent = sent_by ? sent_by(c.index()) : sent_ns;
       for (uint64_t f = warmup; f < done.size(); ++f) {
         const PlannedFrame& frame = plan.frames[f];
         rep.latency.record(done[f] - (t0_ns + frame.due_ns));
-        if (frame.last_segment < sent_ns.size() && sent_ns[frame.last_segment] != 0)
-          rep.latency_from_send.record(done[f] - sent_ns[frame.last_segment]);
+        if (frame.last_segment < sent.size() && sent[frame.last_segment] != 0)
+          rep.latency_from_send.record(done[f] - sent[frame.last_segment]);
         rep.bytes += frame.end - frame.start;
       }
     }

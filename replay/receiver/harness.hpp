@@ -48,16 +48,26 @@ class ReceiverHarness {
   void record_latency_as_frames_complete(int64_t t0_ns, uint64_t warmup_frames,
                                          const std::function<FrameSendRing*(uint32_t)>& ring_of);
 
-  // Receives until every connection holds every planned frame (or EOF, the deadline,
-  // or a stop request). Run on the thread whose CPU is to be measured: its task-clock
+  // Receives until every connection holds every planned frame (or EOF, a stop request,
+  // or the deadline, which each completed frame pushes to run.timeout_s after it: only
+  // a stall times out). Run on the thread whose CPU is to be measured: its task-clock
   // counter opens here.
   // `stop_fd` is an eventfd that becomes readable on a stop request.
   void receive(const ReplayPlan& plan, int64_t deadline_ns, int stop_fd);
 
   // Metrics over the post-warm-up frames; `t0_ns` and `sent_ns` come from the replayer
   // (of a streamed plan: the times of its timeline excerpt's segments only).
-  ModeRepetition measurements(const ReplayPlan& plan, int64_t t0_ns,
-                              const std::vector<int64_t>& sent_ns) const;
+  // With several sender threads `sent_ns` is the last thread's handover of each segment
+  // (for send lateness and the timeline) and `sent_by(connection index)` the record of
+  // the connection's own sender thread, which its frames' latency from send counts from.
+  ModeRepetition measurements(
+      const ReplayPlan& plan, int64_t t0_ns, const std::vector<int64_t>& sent_ns,
+      const std::function<const std::vector<int64_t>&(uint32_t)>& sent_by = nullptr) const;
+
+  // After receive() gave up (timeout, error): resets every connection, so a sender
+  // blocked on a full send buffer fails at once instead of waiting for reads that will
+  // never come.
+  void abandon_connections();
 
   bool stopped() const { return stopped_; }
   bool timed_out() const { return timed_out_; }

@@ -226,7 +226,7 @@ class Session {
     std::thread receiver([&] {
       try {
         apply_realtime_priority(sc_->receiver.realtime_priority, "receiver");
-        receiver_cpus = pin_calling_thread(sc_->receiver.cpu, "receiver");
+        receiver_cpus = pin_calling_thread(sc_->receiver.cpu.for_thread(0), "receiver");
         harness_->receive(*plan_, deadline, session_stop.fd());
       } catch (...) {
         receiver_error = std::current_exception();
@@ -269,7 +269,7 @@ class Session {
     if (sent["type"] != "sent") throw InputError(fmt::format("expected 'sent', got '{}'", sent["type"].dump()));
     if (receiver_error) std::rethrow_exception(receiver_error);
     if (harness_->timed_out())
-      throw RunError(fmt::format("timed out after {} s waiting for frames", sc_->run.timeout_s));
+      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s)", sc_->run.timeout_s));
     const std::vector<int64_t> sent_ns = sent.at("sent_ns").get<std::vector<int64_t>>();
     ModeRepetition rep = harness_->measurements(*plan_, t0, sent_ns);
     rep.extra["affinity"] = {{"receiver", receiver_cpus}};

@@ -308,7 +308,7 @@ class RemoteClient : public RemoteReceiver {
     // The sender stops on the run's stop, a control channel that ends (the agent died,
     // the network was cut: ssh's keep-alives notice) or a deadline long past.
     StopSignal sender_stop;
-    SenderThread sender(sc, *replayer, plan, t0, sender_stop);
+    SenderThread sender(sc, *replayer, 0, plan, t0, sender_stop);
     const int64_t give_up = deadline + kResultGraceNs;
     bool agent_spoke = false, gave_up = false;
     while (!sender.finished() && !stop.requested()) {

@@ -279,7 +279,7 @@ json receiver_scenario_to_json(const Scenario& sc) {
             {"read_size", r.read_size},
             {"autolowat_backend", r.autolowat_backend},
             {"realtime_priority", r.realtime_priority},
-            {"cpu", r.cpu ? json(*r.cpu) : json(nullptr)}}},
+            {"cpu", r.cpu.cpus}}},
           {"run", {{"timeout_s", sc.run.timeout_s}, {"repetitions", sc.run.repetitions}}},
           {"device", sc.transport.remote_device}};
 }
@@ -321,7 +321,7 @@ Scenario receiver_scenario_from_json(const json& j) {
   sc.receiver.read_size = r.at("read_size").get<uint32_t>();
   sc.receiver.autolowat_backend = r.at("autolowat_backend").get<std::string>();
   sc.receiver.realtime_priority = r.at("realtime_priority").get<uint32_t>();
-  if (!r.at("cpu").is_null()) sc.receiver.cpu = r.at("cpu").get<uint32_t>();
+  sc.receiver.cpu.cpus = r.at("cpu").get<std::vector<uint32_t>>();
   sc.run.timeout_s = j.at("run").at("timeout_s").get<double>();
   sc.run.repetitions = j.at("run").at("repetitions").get<uint32_t>();
   sc.transport.kind = Transport::Kind::Remote;

@@ -103,15 +103,19 @@ json plan_summary(const Scenario& sc, const ReplayPlan& plan) {
 // A remote receiver's CPU is the other host's to check.
 void check_pinning(const Scenario& sc, bool receiver_here) {
   const std::vector<int> allowed = allowed_cpus();
-  for (auto [key, cpu] : {std::pair{"receiver.cpu", receiver_here ? sc.receiver.cpu : std::nullopt},
-                          {"sender.cpu", sc.sender.cpu}})
-    if (cpu && std::find(allowed.begin(), allowed.end(), int(*cpu)) == allowed.end())
-      throw InputError(fmt::format("{}: {} {} is not a CPU this process may run on (allowed: {})", sc.path, key,
-                                   *cpu, fmt::join(allowed, ",")));
+  for (auto [key, pinning] : {std::pair{"receiver.cpu", receiver_here ? sc.receiver.cpu : CpuPinning{}},
+                              {"sender.cpu", sc.sender.cpu}})
+    for (uint32_t cpu : pinning.cpus)
+      if (std::find(allowed.begin(), allowed.end(), int(cpu)) == allowed.end())
+        throw InputError(fmt::format("{}: {} {} is not a CPU this process may run on (allowed: {})", sc.path, key,
+                                     cpu, fmt::join(allowed, ",")));
 }
 
 json pinning_json(const Scenario& sc) {
-  auto cpu = [](std::optional<uint32_t> c) { return c ? json(*c) : json(nullptr); };
+  // One CPU as a number (as configured before lists were allowed), several as a list.
+  auto cpu = [](const CpuPinning& p) {
+    return p.cpus.empty() ? json(nullptr) : p.cpus.size() == 1 ? json(p.cpus[0]) : json(p.cpus);
+  };
   return {{"receiver_cpu", cpu(sc.receiver.cpu)}, {"sender_cpu", cpu(sc.sender.cpu)}};
 }
 
@@ -300,7 +304,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   }
   std::vector<std::unique_ptr<SenderThread>> senders;
   for (size_t t = 0; t < replayers.size(); ++t)
-    senders.push_back(std::make_unique<SenderThread>(sc, *replayers[t], plan, t0, stop,
+    senders.push_back(std::make_unique<SenderThread>(sc, *replayers[t], uint32_t(t), plan, t0, stop,
                                                      rings.empty() ? nullptr : rings[t].get()));
   std::vector<std::vector<int>> receiver_cpus(harnesses.size());
   std::vector<std::exception_ptr> receiver_errors(harnesses.size());
@@ -310,7 +314,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     receivers.emplace_back([&, t] {
       try {
         apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
-        receiver_cpus[t] = pin_calling_thread(sc.receiver.cpu, "receiver");
+        receiver_cpus[t] = pin_calling_thread(sc.receiver.cpu.for_thread(uint32_t(t)), "receiver");
         harnesses[t]->receive(plan, deadline, stop.fd());
       } catch (...) {
         receiver_errors[t] = std::current_exception();
@@ -318,16 +322,27 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
       }
     });
   for (std::thread& r : receivers) r.join();
+  // Receivers that gave up read no more: a sender waiting for buffer or ring room would
+  // wait for ever, so their connections are reset and the rings let go.
+  const bool receivers_gave_up =
+      std::any_of(receiver_errors.begin(), receiver_errors.end(), [](const std::exception_ptr& e) { return bool(e); }) ||
+      std::any_of(harnesses.begin(), harnesses.end(), [](const auto& h) { return h->timed_out(); });
+  if (receivers_gave_up) {
+    for (auto& h : harnesses) h->abandon_connections();
+    for (auto& r : rings) r->abandon();
+  }
   for (auto& s : senders) s->join();
   for (const std::exception_ptr& e : receiver_errors)
     if (e) std::rethrow_exception(e);
-  for (auto& s : senders)
-    if (s->error) std::rethrow_exception(s->error);
   for (auto& h : harnesses) {
     if (h->stopped()) throw RunError("interrupted");
-    if (h->timed_out()) throw RunError(fmt::format("timed out after {} s waiting for frames", sc.run.timeout_s));
+    if (h->timed_out())
+      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s)", sc.run.timeout_s));
   }
-  // A segment counts as handed over when the last sender thread handed it over.
+  for (auto& s : senders)
+    if (s->error) std::rethrow_exception(s->error);
+  // For send lateness and the timeline a segment counts as handed over when the last
+  // sender thread handed it over; each connection's latencies count from its own thread's.
   auto sent_times = [&](size_t t) -> const std::vector<int64_t>& {
     return plan.streamed ? senders[t]->streamed.timeline_sent_ns : senders[t]->sent_ns;
   };
@@ -341,8 +356,11 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   json receiver_threads = json::array();
   std::vector<const ReceiverHarness*> views;
   for (auto& h : harnesses) {
-    parts.push_back(h->measurements(plan, t0, sent_ns));
+    parts.push_back(h->measurements(plan, t0, sent_ns, [&](uint32_t index) -> const std::vector<int64_t>& {
+      return senders[thread_of(index, connections, sc.sender.threads)]->sent_ns;
+    }));
     receiver_threads.push_back(thread_figures(parts.back(), h->connections().size()));
+    receiver_threads.back()["cpus"] = receiver_cpus[receiver_threads.size() - 1];
     views.push_back(h.get());
   }
   ModeRepetition rep = combine(std::move(parts));

@@ -44,12 +44,12 @@ std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thr
   return allowed_cpus();
 }
 
-SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
-                           const StopSignal& stop, FrameSendRing* ring) {
-  thread_ = std::thread([this, &sc, &replayer, &plan, t0_ns, &stop, ring] {
+SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, uint32_t index, const ReplayPlan& plan,
+                           int64_t t0_ns, const StopSignal& stop, FrameSendRing* ring) {
+  thread_ = std::thread([this, &sc, &replayer, index, &plan, t0_ns, &stop, ring] {
     try {
       apply_realtime_priority(sc.receiver.realtime_priority, "sender");
-      cpus = pin_calling_thread(sc.sender.cpu, "sender");
+      cpus = pin_calling_thread(sc.sender.cpu.for_thread(index), "sender");
       if (plan.streamed)
         replayer.replay_streamed(plan, t0_ns, *ring, streamed, stop);
       else

@@ -29,7 +29,8 @@ std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thr
 // streamed plan needs the `ring` its connections' receivers read.
 class SenderThread {
  public:
-  SenderThread(const Scenario& scenario, Replayer& replayer, const ReplayPlan& plan, int64_t t0_ns,
+  // Sender thread number `index` (for sender.cpu).
+  SenderThread(const Scenario& scenario, Replayer& replayer, uint32_t index, const ReplayPlan& plan, int64_t t0_ns,
                const StopSignal& stop, FrameSendRing* ring = nullptr);
   ~SenderThread() { join(); }
   SenderThread(const SenderThread&) = delete;

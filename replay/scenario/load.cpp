@@ -308,9 +308,18 @@ void parse_transport(YamlFields& root, Scenario& sc) {
 
 // Whether the host has that CPU is checked when the run starts: a scenario may be
 // validated on another machine.
-std::optional<uint32_t> cpu_to_pin(YamlFields& fields) {
-  if (!fields.has("cpu")) return std::nullopt;
-  return uint32_t(fields.u64("cpu", 0, 0, CPU_SETSIZE - 1));
+// `cpu: N` or `cpu: [N, ...]`.
+CpuPinning cpu_to_pin(YamlFields& fields) {
+  CpuPinning pinning;
+  if (!fields.has("cpu")) return pinning;
+  const YAML::Node node = fields.take("cpu");
+  if (!node.IsSequence()) {
+    pinning.cpus.push_back(uint32_t(fields.as_u64(node, "cpu", 0, CPU_SETSIZE - 1)));
+    return pinning;
+  }
+  if (node.size() == 0) fields.fail(node, "cpu", "an empty list pins nothing: leave cpu out to run unpinned");
+  for (const YAML::Node& cpu : node) pinning.cpus.push_back(uint32_t(fields.as_u64(cpu, "cpu", 0, CPU_SETSIZE - 1)));
+  return pinning;
 }
 
 // Two sockets per connection live in this process (sender and receiver end), and the

@@ -110,6 +110,15 @@ struct Transport {
   std::string remote_device;
 };
 
+// The CPUs a kind of thread is pinned to: thread t to cpus[t % cpus.size()], so one CPU
+// pins them all together and a list spreads them (like iperf3 -A); none when empty.
+struct CpuPinning {
+  std::vector<uint32_t> cpus;
+  std::optional<uint32_t> for_thread(uint32_t thread) const {
+    return cpus.empty() ? std::nullopt : std::optional<uint32_t>(cpus[thread % cpus.size()]);
+  }
+};
+
 struct Receiver {
   std::vector<std::string> modes{"baseline", "lowat-user"};
   uint32_t connections = 1;
@@ -117,12 +126,12 @@ struct Receiver {
   uint32_t read_size = 65536;
   std::string autolowat_backend = "auto";  // auto | sockops | tcp-ops
   uint32_t realtime_priority = 0;  // SCHED_FIFO for sender and receiver threads, 0 = normal
-  std::optional<uint32_t> cpu;     // pin the receiver thread to this CPU
+  CpuPinning cpu;                  // where the receiver threads run
   uint32_t threads = 1;            // receiver threads, one epoll set each, <= connections
 };
 
 struct Sender {
-  std::optional<uint32_t> cpu;  // pin the sending thread to this CPU
+  CpuPinning cpu;               // where the sender threads run
   uint32_t threads = 1;         // sender threads, each pacing its share of the connections
 };
 

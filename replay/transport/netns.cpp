@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "common/errors.hpp"
 #include "common/spawn.hpp"
@@ -73,6 +74,15 @@ std::string Netns::path() const { return fmt::format("/proc/{}/fd/{}", getpid(),
 void Netns::run(const std::vector<std::string>& argv) const {
   NetnsGuard inside(*this);
   run_command(argv);
+}
+
+void Netns::set_sysctl(const std::string& key, const std::string& value) const {
+  NetnsGuard inside(*this);
+  // /proc/sys/net resolves against the calling thread's namespace.
+  std::ofstream sysctl("/proc/sys/" + key);
+  sysctl << value;
+  sysctl.close();
+  if (!sysctl) throw RunError("cannot set " + key + " to " + value + " in the tool's network namespace");
 }
 
 NetnsGuard::NetnsGuard(const Netns& ns) : previous_(open_current_netns()) {

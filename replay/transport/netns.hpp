@@ -23,6 +23,9 @@ class Netns {
   std::string path() const;
   // Runs a command (ip, ethtool) inside the namespace; throws RunError with its output.
   void run(const std::vector<std::string>& argv) const;
+  // Writes a per-namespace sysctl (`key` under /proc/sys, e.g. "net/ipv4/tcp_fastopen");
+  // throws RunError naming it.
+  void set_sysctl(const std::string& key, const std::string& value) const;
 
  private:
   explicit Netns(int fd) : fd_(fd) {}

@@ -63,6 +63,16 @@ void wait_until_running(const Netns& ns, const char* dev) {
   close(fd);
 }
 
+// Every repetition opens all its connections anew from one address to one port, and
+// each connection the sender closed first holds its ephemeral port in TIME_WAIT for 60 s:
+// with the default 28,232 ports, 10,000 connections would run out in the third
+// repetition. The whole range, and reusing TIME_WAIT ports for new connections (safe
+// here: timestamps are on, and the peer is our own listener), lift that.
+void widen_ephemeral_ports(const Netns& sender) {
+  sender.set_sysctl("net/ipv4/ip_local_port_range", "1024 65535");
+  sender.set_sysctl("net/ipv4/tcp_tw_reuse", "1");
+}
+
 class SocketReplayer : public Replayer {
  public:
   // A handshake between our own namespaces takes microseconds: 200 ms bounds connect()
@@ -103,7 +113,7 @@ class SocketReplayer : public Replayer {
     for (size_t i = 0; i < plan.segments.size(); ++i) {
       const PlannedSegment& seg = plan.segments[i];
       // A send that is due or late makes no sleep syscall.
-      if (!sleep.until(t0_ns + seg.send_at_ns)) return;
+      if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
       sent_ns[i] = monotonic_ns();
       for (int fd : fds_)
         if (!send_all(fd, plan.stream.data() + seg.offset, seg.length, stop)) return;
@@ -125,7 +135,7 @@ class SocketReplayer : public Replayer {
       for (size_t k = 0; k < segments.size(); ++k) {
         const PlannedSegment& seg = segments[k];
         const uint64_t index = walk.first_segment() + k;
-        if (!sleep.until(t0_ns + seg.send_at_ns)) return;
+        if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
         const int64_t sent = monotonic_ns();
         if (index >= streamed.first_measured_segment) record.lateness.record(sent - (t0_ns + seg.send_at_ns));
         if (index >= shown.first_segment && index - shown.first_segment < shown.segments.size())
@@ -175,6 +185,7 @@ class LoopbackNetwork : public Network {
   explicit LoopbackNetwork(const Scenario& sc) : ns_(Netns::create()), ipv6_(sc.transport.ipv6) {
     if (sc.transport.mtu) ns_.run({"ip", "link", "set", "lo", "mtu", std::to_string(sc.transport.mtu)});
     mtu_ = sc.transport.mtu ? sc.transport.mtu : 65536;
+    widen_ephemeral_ports(ns_);
   }
   const Netns& receiver_netns() const override { return ns_; }
   const Netns* sender_netns() const override { return &ns_; }
@@ -205,6 +216,7 @@ class VethNetwork : public Network {
     configure(receiver_, kReceiverDev, transport_.ipv6 ? kReceiverV6 : kReceiverV4);
     wait_until_running(sender_, kSenderDev);
     wait_until_running(receiver_, kReceiverDev);
+    widen_ephemeral_ports(sender_);
   }
   const Netns& receiver_netns() const override { return receiver_; }
   const Netns* sender_netns() const override { return &sender_; }

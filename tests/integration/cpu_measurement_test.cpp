@@ -41,8 +41,8 @@ TEST(CpuPinning, ThreadsRunOnlyOnTheirCpusAndRunJsonSaysWhich) {
   const std::vector<int> allowed = cpus_of_this_process();
   const int receiver_cpu = allowed.back(), sender_cpu = allowed.front();
   Scenario sc = small_scenario();
-  sc.receiver.cpu = uint32_t(receiver_cpu);
-  sc.sender.cpu = uint32_t(sender_cpu);
+  sc.receiver.cpu.cpus = {uint32_t(receiver_cpu)};
+  sc.sender.cpu.cpus = {uint32_t(sender_cpu)};
   const RunOutcome out = run_in_memory(sc);
   ASSERT_EQ(out.result.modes.at(0).status, "ok") << out.result.modes.at(0).reason;
   ASSERT_EQ(out.result.modes.at(0).repetitions.size(), 2u);
@@ -73,7 +73,7 @@ TEST(CpuPinning, ACpuThisProcessMayNotUseIsRefusedBeforeAnythingRuns) {
   while (std::find(allowed.begin(), allowed.end(), outside) != allowed.end()) ++outside;
   ASSERT_LT(outside, CPU_SETSIZE);
   Scenario sc = small_scenario();
-  sc.sender.cpu = uint32_t(outside);
+  sc.sender.cpu.cpus = {uint32_t(outside)};
   try {
     run_in_memory(sc);
     FAIL() << "CPU " << outside << " is not ours, yet the run started";

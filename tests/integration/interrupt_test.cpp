@@ -191,15 +191,15 @@ std::vector<std::string> still_there(const Held& held) {
   return left;
 }
 
-std::string gap_scenario(const fs::path& dir, const std::string& transport) {
-  const fs::path path = dir / ("gap-" + transport + ".yaml");
+std::string gap_scenario(const fs::path& dir, const std::string& transport, const std::string& plan = "auto") {
+  const fs::path path = dir / ("gap-" + transport + "-" + plan + ".yaml");
   // The second frame is due 20 s after the first: the sender sleeps that long.
   std::ofstream(path) << "name: gap\n"
                          "source: {synthetic: {frames: 3, payload: 1000}}\n"
                          "segmentation: {cut: whole, frame_gap_us: 20000000}\n"
                          "transport: {kind: " << transport << "}\n"
                          "receiver: {modes: [baseline]}\n"
-                         "run: {repetitions: 1}\n";
+                         "run: {repetitions: 1, plan: " << plan << "}\n";
   return path.string();
 }
 
@@ -216,10 +216,10 @@ std::string log_text(const fs::path& log) {
 
 // Starts a run of a 20 s frame gap, waits until its sender sleeps in that gap, signals
 // it and checks the bound and that nothing it held remains.
-void expect_prompt_clean_stop_in_a_gap(const std::string& transport, int sig) {
+void expect_prompt_clean_stop_in_a_gap(const std::string& transport, int sig, const std::string& plan = "auto") {
   const fs::path dir = scratch("gap");
   const fs::path log = dir / "log";
-  Child child({"run", gap_scenario(dir, transport), "--out", (dir / "results").string(), "--quiet"}, log);
+  Child child({"run", gap_scenario(dir, transport, plan), "--out", (dir / "results").string(), "--quiet"}, log);
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!pacing_timer_armed(child.pid(), std::chrono::seconds(5))) {
     ASSERT_FALSE(child.exited_within(std::chrono::milliseconds(20))) << log_text(log);
@@ -287,6 +287,7 @@ TEST(Interrupt, EverySignalEndsAVethRunInsideA20sFrameGapWithin200msLeavingNothi
 
 TEST(Interrupt, LoopbackAndTapSendersWakeFromA20sFrameGapWithin200ms) {
   expect_prompt_clean_stop_in_a_gap("loopback", SIGINT);
+  expect_prompt_clean_stop_in_a_gap("loopback", SIGTERM, "streamed");
   expect_prompt_clean_stop_in_a_gap("tap", SIGTERM);
 }
 

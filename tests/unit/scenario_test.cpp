@@ -86,15 +86,23 @@ TEST(Scenario, SizesAcceptFixedRangeAndList) {
 
 TEST(Scenario, ThreadsArePinnedOnlyWhenACpuIsGiven) {
   const Scenario unpinned = parse_scenario("name: u\n", "u.yaml");
-  EXPECT_FALSE(unpinned.receiver.cpu);
-  EXPECT_FALSE(unpinned.sender.cpu);
+  EXPECT_TRUE(unpinned.receiver.cpu.cpus.empty());
+  EXPECT_FALSE(unpinned.sender.cpu.for_thread(0));
   const Scenario pinned = parse_scenario("receiver: {cpu: 1}\nsender: {cpu: 0}\n", "p.yaml");
-  EXPECT_EQ(pinned.receiver.cpu, 1u);
-  EXPECT_EQ(pinned.sender.cpu, 0u);
+  EXPECT_EQ(pinned.receiver.cpu.for_thread(0), 1u);
+  EXPECT_EQ(pinned.receiver.cpu.for_thread(3), 1u) << "one CPU pins every thread";
+  EXPECT_EQ(pinned.sender.cpu.for_thread(0), 0u);
   EXPECT_NE(error_of("receiver: {cpu: -1}\n").find("receiver.cpu"), std::string::npos);
   EXPECT_NE(error_of("sender: {cpu: 1024}\n").find("sender.cpu"), std::string::npos);
   EXPECT_NE(error_of("sender: {cpu: first}\n").find("sender.cpu"), std::string::npos);
   EXPECT_NE(error_of("sender: {cpus: 0}\n").find("unknown key"), std::string::npos);
+  // A list spreads the threads over its CPUs in turn.
+  const Scenario spread = parse_scenario("receiver: {cpu: [1, 0], connections: 4, threads: 3}\n", "s.yaml");
+  EXPECT_EQ(spread.receiver.cpu.for_thread(0), 1u);
+  EXPECT_EQ(spread.receiver.cpu.for_thread(1), 0u);
+  EXPECT_EQ(spread.receiver.cpu.for_thread(2), 1u);
+  EXPECT_NE(error_of("receiver: {cpu: [0, x]}\n").find("receiver.cpu"), std::string::npos);
+  EXPECT_NE(error_of("receiver: {cpu: []}\n").find("empty list"), std::string::npos);
 }
 
 }  // namespace

@@ -40,6 +40,33 @@ TEST(StoppableSleep, AStopRequestEndsALongSleepBeforeItsDeadline) {
   EXPECT_FALSE(sleep.until(monotonic_ns() + 20'000 * kMs));
 }
 
+TEST(StoppableSleep, PreciselySpinsTheLastStretchSleepingNone) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the seccomp filter checks x86-64 syscall numbers";
+#endif
+  const StopSignal stop;
+  StoppableSleep sleep(stop);
+  bool returned_at_deadlines = true;
+  std::thread sender([&] {
+    // Within the spun stretch no sleep syscall may be made: it would fail here.
+    deny_syscalls_on_this_thread({__NR_clock_nanosleep, __NR_nanosleep, __NR_poll, __NR_ppoll}, EPERM);
+    for (int64_t wait : {int64_t(1'000), int64_t(50'000), StoppableSleep::kPacingSpinNs}) {
+      const int64_t deadline = monotonic_ns() + wait;
+      returned_at_deadlines = sleep.precisely_until(deadline) && monotonic_ns() >= deadline && returned_at_deadlines;
+    }
+  });
+  sender.join();
+  EXPECT_TRUE(returned_at_deadlines);
+  // Longer waits sleep first, and a stop still ends them.
+  const int64_t deadline = monotonic_ns() + 5 * kMs;
+  EXPECT_TRUE(sleep.precisely_until(deadline));
+  EXPECT_GE(monotonic_ns(), deadline);
+  StopSignal stopping;
+  StoppableSleep stoppable(stopping);
+  stopping.request();
+  EXPECT_FALSE(stoppable.precisely_until(monotonic_ns() + 20'000 * kMs));
+}
+
 TEST(StoppableSleep, ADueOrLateDeadlineMakesNoSleepSyscall) {
 #if !defined(__x86_64__)
   GTEST_SKIP() << "the seccomp filter checks x86-64 syscall numbers";

@@ -104,7 +104,9 @@ TEST(StreamedPlan, SummaryMatchesTheHeldPlan) {
 TEST(StreamedPlan, AutoStreamsOnlyLargePlansThatCanStreamAndNoModeNeedsWhole) {
   const std::string big = "source: {synthetic: {frames: 100000, payload: 4000}}\nframing: desc8\n";
   EXPECT_TRUE(make_plan(scenario(big), false).streamed) << "400 MB held";
-  EXPECT_FALSE(make_plan(scenario(big), true).streamed) << "a mode reads the whole plan";
+  EXPECT_FALSE(make_plan(scenario(big), true).streamed) << "a mode reads the whole plan, and it fits";
+  EXPECT_TRUE(make_plan(scenario(big + "run: {max_memory_mb: 100}\n"), true).streamed)
+      << "held it would exceed the budget: streamed, and the mode reading it cannot run";
   EXPECT_FALSE(make_plan(scenario(big + "run: {plan: held}\n"), false).streamed);
   EXPECT_FALSE(make_plan(scenario("source: {synthetic: {frames: 1000, payload: 4000}}\nframing: desc8\n"), false).streamed)
       << "4 MB: cheaper held";
@@ -162,6 +164,16 @@ TEST(FrameSendRing, TheSenderWaitsForTheSlowestConnection) {
   ring.completed(11, 1);
   sender.join();
   EXPECT_TRUE(got_room);
+}
+
+TEST(FrameSendRing, AbandonedByItsReceiversTheSenderStopsWaiting) {
+  const StopSignal& stop = StopSignal::instance();
+  FrameSendRing ring(0, 1, 2);
+  std::atomic<int> got_room{-1};
+  std::thread sender([&] { got_room = ring.wait_for_room(2, stop) ? 1 : 0; });
+  ring.abandon();
+  sender.join();
+  EXPECT_EQ(got_room, 0);
 }
 
 }  // namespace

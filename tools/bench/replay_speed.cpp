@@ -4,6 +4,7 @@
 // bookkeeping in ns, and peak RSS by frame count. Every address lives in namespaces
 // this tool creates.
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,10 +58,14 @@ void throughput(uint64_t frames) {
 }
 
 void receiver_cpu() {
+  // More rounds than the others: CPU per frame is only ever disturbed upwards (another
+  // task's cache misses, steal), so the least of many rounds is each reader's own cost.
+  constexpr int kCpuRounds = 9;
   fmt::print("\n2. receiver thread CPU per frame (task-clock, after warm-up): baseline harness vs a minimal\n"
-             "   level-triggered epoll + recv() reader (same read size) on the same plan (median of {}; goal: overhead < 10%)\n",
-             kRounds);
-  fmt::print("   {:<46} {:>10} {:>10} {:>9} {:>12} {:>9}\n", "plan", "harness us", "minimal us", "overhead",
+             "   level-triggered epoll + recv() reader (same read size) on the same plan, least of {} interleaved\n"
+             "   rounds (median in brackets); goal: overhead < 10%\n",
+             kCpuRounds);
+  fmt::print("   {:<46} {:>10} {:>10} {:>16} {:>10} {:>16}\n", "plan", "harness us", "minimal us", "overhead",
              "+hash us", "overhead");
   const std::vector<std::pair<std::string, std::string>> plans{
       {"bulk: 50000 x 4008 B, cut whole, 4008 B reads", R"(
@@ -75,20 +80,23 @@ segmentation: {cut: {chunks: 9}, chunk_gap_us: 20, frame_gap_us: 20}
 run: {warmup_frames: 200})"}};
   for (const auto& [label, yaml] : plans) {
     const Scenario sc = parse_scenario("name: bench-receiver" + yaml, "bench-replay");
-    std::vector<double> harness, minimal, hashing, overhead, overhead_hashing;
-    for (int r = 0; r < kRounds; ++r) {
+    std::vector<double> harness, minimal, hashing;
+    for (int r = 0; r < kCpuRounds; ++r) {
       const ReceiverCpu c = receiver_cpu_vs_minimal_reader(sc);
       harness.push_back(c.harness_us_per_frame);
       minimal.push_back(c.minimal_us_per_frame);
       hashing.push_back(c.minimal_hashing_us_per_frame);
-      overhead.push_back(ReceiverCpu::overhead(c.harness_us_per_frame, c.minimal_us_per_frame));
-      overhead_hashing.push_back(ReceiverCpu::overhead(c.harness_us_per_frame, c.minimal_hashing_us_per_frame));
     }
-    fmt::print("   {:<46} {:>10.2f} {:>10.2f} {:>+8.0f}% {:>12.2f} {:>+8.0f}%\n", label, median(harness),
-               median(minimal), 100 * median(overhead), median(hashing), 100 * median(overhead_hashing));
+    auto least = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+    auto overhead = [&](const std::vector<double>& theirs) {
+      return fmt::format("{:+.0f}% ({:+.0f}%)", 100 * ReceiverCpu::overhead(least(harness), least(theirs)),
+                         100 * ReceiverCpu::overhead(median(harness), median(theirs)));
+    };
+    fmt::print("   {:<46} {:>10.2f} {:>10.2f} {:>16} {:>10.2f} {:>16}\n", label, least(harness), least(minimal),
+               overhead(minimal), least(hashing), overhead(hashing));
   }
   fmt::print("   (+hash: the minimal reader also computing the integrity hash, so its overhead column is the\n"
-             "   bookkeeping alone: framing, timestamps, counters)\n");
+             "   bookkeeping alone: framing, timestamps, latency recording, counters)\n");
 }
 
 void bookkeeping() {
@@ -148,8 +156,15 @@ void connection_scaling() {
              "   connection; every receiver thread's task-clock summed; lateness: the sender's p99 behind plan)\n");
   fmt::print("   {:>11} {:>7} {:>10} {:>12} {:>15}\n", "connections", "threads", "frames/s", "cpu us/frame",
              "p99 lateness us");
+  // Both ends of every connection are this process's: where the hard RLIMIT_NOFILE stops
+  // short of 10,000 connections (and cannot be raised without CAP_SYS_RESOURCE), the
+  // most it allows is measured too, in hundreds, beside the 256 descriptors the run keeps spare.
+  std::vector<uint32_t> counts{1, 10, 100, 1000, 10000};
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_max != RLIM_INFINITY && files.rlim_max < 2 * 10000 + 256)
+    if (const uint32_t most = uint32_t((files.rlim_max - 256) / 2 / 100 * 100); most > 1000) counts.insert(counts.end() - 1, most);
   for (uint32_t threads : {1u, 2u})
-    for (uint32_t connections : {1u, 10u, 100u, 1000u, 10000u}) {
+    for (uint32_t connections : counts) {
       if (connections < threads) continue;
       try {
         const nlohmann::json metrics = scaling_point(connections, threads, 20, 2000);

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 
 #include "common/clock.hpp"
@@ -48,12 +47,6 @@ constexpr int64_t kHandshakeTimeoutNs = 5'000'000'000;
 constexpr int64_t kRecoveryAfterNs = 200'000'000;
 constexpr int64_t kFinishTimeoutNs = 5'000'000'000;
 constexpr uint32_t kDrainEvery = 32;  // packets between non-blocking reads of ACKs
-// Final stretch before a send spent spinning instead of sleeping. Timer wakeups on the
-// 2-vCPU VMs this runs on come 20-25 us late at the median and 50-110 us late at p99
-// even with 1 ns timer slack (measured with clock_nanosleep, 100 us period), so a
-// shorter stretch turns the timer's tail into pacing error. Costs a busy core whenever
-// segments are closer together than this.
-constexpr int64_t kSpinNs = 200'000;
 // Reading the ACKs waiting on the TAP takes a syscall per frame (~1 us each); done in a
 // gap only while at least this much of it remains.
 constexpr int64_t kDrainSlackNs = 30'000;
@@ -216,14 +209,7 @@ TapNetwork::TapNetwork(const Scenario& sc) : transport_(sc.transport), netns_(Ne
   else
     netns_.run({"ip", "addr", "add", fmt::format("{}/24", kReceiverV4), "dev", kDevice});
   netns_.run({"ethtool", "-K", kDevice, "gro", transport_.gro ? "on" : "off"});
-  if (transport_.tfo) {
-    NetnsGuard inside(netns_);
-    // net.ipv4 sysctls are per namespace; /proc/sys resolves against this thread's.
-    std::ofstream sysctl("/proc/sys/net/ipv4/tcp_fastopen");
-    sysctl << kFastOpenServerNoCookie;
-    sysctl.close();
-    if (!sysctl) throw RunError("cannot enable TCP Fast Open (net.ipv4.tcp_fastopen) in the receiver namespace");
-  }
+  if (transport_.tfo) netns_.set_sysctl("net/ipv4/tcp_fastopen", kFastOpenServerNoCookie);
   probe_ = std::make_unique<SkbLayoutProbe>(netns_, kDevice);
 }
 
@@ -441,12 +427,8 @@ int64_t TapReplayer::wait_until(int64_t due) {
     drain();
     now = monotonic_ns();
   }
-  if (due - now > kSpinNs) {
-    if (!sleep_->until(due - kSpinNs)) return monotonic_ns();
-    now = monotonic_ns();
-  }
-  while (now < due) now = monotonic_ns();
-  return now;
+  sleep_->precisely_until(due);
+  return monotonic_ns();
 }
 
 bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const StopSignal* stop) {
