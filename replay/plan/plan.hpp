@@ -50,6 +50,9 @@ struct PlanExcerpt {
   std::vector<PlannedSegment> segments;
 };
 
+// Measured frames whose segments, sends and wakeups the report's timeline shows.
+constexpr uint64_t kTimelineFrames = 8;
+
 // What a streamed plan keeps instead of its stream, segments and frames: the totals and
 // the stretch the report's timeline shows. The sender regenerates the plan frame by
 // frame from the scenario (SyntheticPlanWalk) as it sends.

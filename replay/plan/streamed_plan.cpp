@@ -8,10 +8,9 @@
 namespace rcvq {
 namespace {
 
-ReplayPlan make_streamed_plan(const Scenario& sc) {
-  // The estimate counts segments and times without cutting a frame: absurd cuts are
-  // refused before a walk would take minutes over them.
-  const PlanEstimate estimate = estimate_synthetic_plan(sc);
+// `estimate` counts segments and times without cutting a frame: absurd cuts are refused
+// before a walk would take minutes over them.
+ReplayPlan make_streamed_plan(const Scenario& sc, const PlanEstimate& estimate) {
   check_streamed_plan_budget(sc, estimate);
   if (estimate.segments > UINT32_MAX)
     throw InputError(fmt::format("{}: the plan has {}{} segments, more than the {} a plan can index: cut the frames "
@@ -25,7 +24,6 @@ ReplayPlan make_streamed_plan(const Scenario& sc) {
   StreamedPlan& s = plan.streamed.emplace();
   s.scenario = &sc;
   s.timeline.first_frame = plan.warmup_frames;
-  constexpr uint64_t kTimelineFrames = 8;  // as many as ReceiverHarness::kTimelineFrames shows
   SyntheticPlanWalk walk(sc);
   while (walk.next()) {
     const PlannedFrame& f = walk.frame();
@@ -66,14 +64,16 @@ std::string why_plan_cannot_stream(const Scenario& sc) {
 
 ReplayPlan make_plan(const Scenario& sc, bool whole_plan_needed) {
   using Storage = RunOptions::PlanStorage;
-  bool stream = sc.run.plan == Storage::Streamed;
-  if (sc.run.plan == Storage::Auto && why_plan_cannot_stream(sc).empty()) {
-    // A mode that reads the whole plan keeps it held while it fits the budget; past
-    // that the run streams, and that mode alone cannot run.
-    const double held_bytes = estimate_synthetic_plan(sc).memory_bytes(sc);
-    stream = held_bytes > (whole_plan_needed ? double(sc.run.max_memory_mb) * double(1 << 20) : kHeldPlanAutoLimitBytes);
-  }
-  return stream ? make_streamed_plan(sc) : build_plan(sc, load_source(sc));
+  const bool may_stream = sc.run.plan == Storage::Streamed ||
+                          (sc.run.plan == Storage::Auto && why_plan_cannot_stream(sc).empty());
+  if (!may_stream) return build_plan(sc, load_source(sc));
+  const PlanEstimate estimate = estimate_synthetic_plan(sc);
+  // A mode that reads the whole plan keeps it held while it fits the budget; past that
+  // the run streams, and that mode alone cannot run.
+  const double hold_limit =
+      whole_plan_needed ? double(sc.run.max_memory_mb) * double(1 << 20) : kHeldPlanAutoLimitBytes;
+  if (sc.run.plan == Storage::Auto && estimate.memory_bytes(sc) <= hold_limit) return build_plan(sc, load_source(sc));
+  return make_streamed_plan(sc, estimate);
 }
 
 SyntheticPlanWalk::SyntheticPlanWalk(const Scenario& scenario)

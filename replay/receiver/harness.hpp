@@ -39,8 +39,6 @@ class ReceiverHarness {
   void publish_frames_to(std::atomic<uint64_t>* frames_received) { frames_progress_ = frames_received; }
   // The network softirq time the receiver thread's own CPU time leaves out.
   void measure_softirq_with(NetSoftirqProbe* softirq) { softirq_ = softirq; }
-  // Frames after warm-up whose segments and wakeups the report's timeline shows.
-  static constexpr uint64_t kTimelineFrames = 8;
   const std::vector<Connection>& connections() const { return connections_; }
   // A streamed plan keeps no frame times: each connection records its frames' latencies
   // as they complete, reading their send times from `ring_of(connection index)`. Call

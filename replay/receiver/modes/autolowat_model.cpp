@@ -73,7 +73,7 @@ class AutolowatModel : public ReceiverMode {
     bool timeline_predicted = false;
     const size_t connections = std::max<size_t>(1, cookies_.size());
     for (size_t c = 0; c < connections; ++c) {
-      options.timeline_frames = c == 0 ? ReceiverHarness::kTimelineFrames : 0;
+      options.timeline_frames = c == 0 ? kTimelineFrames : 0;
       std::vector<StreamArrival> arrivals;
       if (c < cookies_.size()) arrivals = observed_arrivals(cookies_[c]);
       // Observed arrivals carry CLOCK_MONOTONIC times, planned sends times since t0.
