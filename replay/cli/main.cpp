@@ -86,12 +86,20 @@ std::optional<std::string> unknown_subcommand(const CLI::App& app, int argc, cha
 
 int probe_command(bool json_out) {
   const HostProbe probe = probe_host();
+  // Known kernel defects of the modes that can run here, each found by trying it.
+  nlohmann::json caveats = nlohmann::json::object();
+  for (const ModeDefinition& mode : receiver_modes())
+    if (mode.kernel_caveat && !mode.unsupported(Scenario{}, probe))
+      if (std::optional<std::string> caveat = mode.kernel_caveat()) caveats[mode.name] = *caveat;
   if (json_out) {
-    std::cout << nlohmann::json{{"host", describe_host()}, {"probe", probe.to_json()}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"host", describe_host()}, {"probe", probe.to_json()}, {"mode_caveats", caveats}}.dump(2)
+              << "\n";
     return kExitOk;
   }
   for (const Capability& c : probe.capabilities)
     fmt::print("{:<22} {:<4} {}\n", c.name, c.available ? "yes" : "no", c.detail);
+  for (const auto& [mode, caveat] : caveats.items())
+    fmt::print("caveat for {}: {}\n", mode, caveat.get<std::string>());
   return kExitOk;
 }
 

@@ -23,5 +23,8 @@ struct ThreadUsage {
 
 // Data segments the socket's TCP has received (tcpi_data_segs_in), or -1 if unknown.
 int64_t tcp_data_segments_in(int fd);
+// Stream bytes the socket's TCP has received in order (tcpi_bytes_received), whether
+// or not the reader has them yet, or -1 if unknown.
+int64_t tcp_bytes_received(int fd);
 
 }  // namespace rcvq

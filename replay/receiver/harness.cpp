@@ -1,6 +1,7 @@
 #include "receiver/harness.hpp"
 
 #include <poll.h>
+#include <linux/sock_diag.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "common/clock.hpp"
 #include "common/errors.hpp"
@@ -200,6 +202,40 @@ void ReceiverHarness::receive(const ReplayPlan& plan, int64_t deadline_ns, int s
   measure_end_ = snapshot();
   if (!measuring) measure_start_ = measure_end_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stop_fd, nullptr);
+}
+
+std::string ReceiverHarness::stall_report() const {
+  constexpr size_t kConnectionsShown = 4;
+  std::string report;
+  size_t stalled = 0;
+  std::vector<uint8_t> peek(scenario_.receiver.read_size);
+  for (const Connection& c : connections_) {
+    if (c.has_every_frame() || c.fd() < 0) continue;
+    if (++stalled > kConnectionsShown) continue;
+    const int64_t received = tcp_bytes_received(c.fd());
+    report += fmt::format("; connection {}: {} frames, {} bytes read, {}", c.index(), c.frames_completed(),
+                          c.scanner().offset(),
+                          received < 0 ? std::string("TCP's received byte count unknown")
+                                       : fmt::format("{} bytes received by TCP", received));
+    // Data that can be read now though no event reported it means a lost notification;
+    // none means the kernel holds the bytes back from the reader.
+    pollfd pfd{c.fd(), POLLIN, 0};
+    const bool readable = poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+    const ssize_t peeked = recv(c.fd(), peek.data(), peek.size(), MSG_PEEK | MSG_DONTWAIT);
+    report += fmt::format(", polls {}, {}", readable ? "readable" : "not readable",
+                          peeked >= 0 ? fmt::format("{} bytes readable", peeked)
+                                      : fmt::format("a peek fails: {}", std::strerror(errno)));
+    // Receive memory over its limit stops the kernel queueing more for the reader.
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof meminfo;
+    if (getsockopt(c.fd(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0)
+      report += fmt::format(", receive memory {} of {} bytes", meminfo[SK_MEMINFO_RMEM_ALLOC],
+                            meminfo[SK_MEMINFO_RCVBUF]);
+  }
+  if (stalled > kConnectionsShown) report += fmt::format("; {} more connections short", stalled - kConnectionsShown);
+  const std::string detail = mode_.stall_detail();
+  if (!detail.empty()) report += "; " + detail;
+  return report;
 }
 
 void ReceiverHarness::abandon_connections() {

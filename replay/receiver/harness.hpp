@@ -67,6 +67,10 @@ class ReceiverHarness {
   // never come.
   void abandon_connections();
 
+  // After a timeout, before abandon_connections(): which connections lack frames, how
+  // far their reader got and how much of the stream their TCP had received.
+  std::string stall_report() const;
+
   bool stopped() const { return stopped_; }
   bool timed_out() const { return timed_out_; }
 

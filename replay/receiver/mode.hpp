@@ -33,6 +33,8 @@ class ReceiverMode {
   // Once the repetition's measurements are in: add mode-specific metrics or, for a
   // predicting mode, replace measured values by predicted ones.
   virtual void finish(const ReplayPlan& /*plan*/, ModeRepetition& /*rep*/) {}
+  // When frames stopped arriving: the mode's own state that may say why (empty if none).
+  virtual std::string stall_detail() const { return {}; }
 };
 
 // Why a mode cannot run on this host or scenario; empty when it can.
@@ -46,6 +48,9 @@ struct ModeDefinition {
   // Reads the whole plan (its stream, segments and frames) in finish(): a run with this
   // mode holds its plan, and a streamed one cannot run the mode.
   bool needs_whole_plan = false;
+  // A known defect of this kernel that can stall the mode or falsify its numbers, found
+  // by trying it (once per process); the run warns and a failure's reason names it.
+  std::function<std::optional<std::string>()> kernel_caveat = nullptr;
 };
 
 // Every mode in display order; the list lives in mode_registry.cpp so the set and

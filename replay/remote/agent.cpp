@@ -269,7 +269,8 @@ class Session {
     if (sent["type"] != "sent") throw InputError(fmt::format("expected 'sent', got '{}'", sent["type"].dump()));
     if (receiver_error) std::rethrow_exception(receiver_error);
     if (harness_->timed_out())
-      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s)", sc_->run.timeout_s));
+      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s){}", sc_->run.timeout_s,
+                                 harness_->stall_report()));
     const std::vector<int64_t> sent_ns = sent.at("sent_ns").get<std::vector<int64_t>>();
     ModeRepetition rep = harness_->measurements(*plan_, t0, sent_ns);
     rep.extra["affinity"] = {{"receiver", receiver_cpus}};

@@ -218,6 +218,7 @@ json to_json(const RunResult& run) {
   json modes = json::object();
   for (const ModeResult& m : run.modes) {
     json mj = {{"status", m.status}, {"reason", m.reason}};
+    if (!m.kernel_caveat.empty()) mj["kernel_caveat"] = m.kernel_caveat;
     json reps = json::array();
     for (const ModeRepetition& r : m.repetitions) reps.push_back(repetition_json(r));
     mj["repetitions"] = reps;

@@ -74,6 +74,7 @@ struct ModeResult {
   std::string mode;
   std::string status = "ok";  // ok | unsupported | failed | not run (interrupted before its first repetition)
   std::string reason;
+  std::string kernel_caveat;  // ModeDefinition::kernel_caveat's finding, "" when none
   std::vector<ModeRepetition> repetitions;
 };
 

@@ -327,6 +327,9 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   const bool receivers_gave_up =
       std::any_of(receiver_errors.begin(), receiver_errors.end(), [](const std::exception_ptr& e) { return bool(e); }) ||
       std::any_of(harnesses.begin(), harnesses.end(), [](const auto& h) { return h->timed_out(); });
+  std::string stall;
+  for (auto& h : harnesses)
+    if (h->timed_out()) stall += h->stall_report();
   if (receivers_gave_up) {
     for (auto& h : harnesses) h->abandon_connections();
     for (auto& r : rings) r->abandon();
@@ -337,7 +340,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   for (auto& h : harnesses) {
     if (h->stopped()) throw RunError("interrupted");
     if (h->timed_out())
-      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s)", sc.run.timeout_s));
+      throw RunError(fmt::format("timed out: no frame arrived for {} s (run.timeout_s){}", sc.run.timeout_s, stall));
   }
   for (auto& s : senders)
     if (s->error) std::rethrow_exception(s->error);
@@ -508,6 +511,11 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
                              "them, within run.max_memory_mb)",
                              plan.frame_count());
     }
+    if (!remote && m.status == "ok" && def->kernel_caveat)
+      if (std::optional<std::string> caveat = def->kernel_caveat()) {
+        m.kernel_caveat = *caveat;
+        result.warnings.push_back(fmt::format("{}: {}", name, *caveat));
+      }
     runnable.push_back(m.status == "ok" ? def : nullptr);
   }
 
@@ -546,6 +554,7 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
         if (stop.requested()) break;
         m.status = "failed";
         m.reason = fmt::format("repetition {}: {}", rep + 1, e.what());
+        if (!m.kernel_caveat.empty()) m.reason += fmt::format(" (a known kernel defect may be why: {})", m.kernel_caveat);
         runnable[i] = nullptr;
         progress.failed(e.what());
       }

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -191,6 +192,24 @@ TEST(Strparser, ProgramsLoadAttachAndGoAwayWithTheMode) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(left.empty()) << left.size() << " sk_skb programs outlived the mode";
+}
+
+// The mode's start-up check reproduces the kernel's copied_seq defect on loopback or
+// finds it absent; either way the finding is definite here (root, netns, sockmap all
+// work), and a run carries it as a warning and in the mode's record.
+TEST(Strparser, KernelDefectCheckIsDefiniteAndReachesTheRecord) {
+  if (!strparser_available()) GTEST_SKIP();
+  const std::optional<std::string> caveat = find_mode("strparser")->kernel_caveat();
+  std::printf("strparser kernel check: %s\n", caveat ? caveat->c_str() : "no known defect");
+  if (caveat) EXPECT_EQ(caveat->rfind("this kernel has", 0), 0u) << "the check could not run: " << *caveat;
+  const RunOutcome out = run_in_memory(quickstart("{kind: loopback}", "edge"));
+  ASSERT_EQ(out.result.modes.size(), 1u);
+  const ModeResult& m = out.result.modes[0];
+  EXPECT_EQ(m.kernel_caveat, caveat.value_or(""));
+  const auto& w = out.result.warnings;
+  const bool warned = std::any_of(w.begin(), w.end(), [&](const std::string& s) { return s == "strparser: " + m.kernel_caveat; });
+  EXPECT_EQ(warned, caveat.has_value());
+  if (caveat) EXPECT_EQ(to_json(out.result)["modes"]["strparser"]["kernel_caveat"], *caveat);
 }
 
 }  // namespace

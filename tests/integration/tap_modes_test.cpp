@@ -38,6 +38,15 @@ run: {{repetitions: 1, timeout_s: 10}}
       EXPECT_EQ(m.mode, "strparser") << "baseline and lowat-user must run everywhere";
       continue;
     }
+    // Reordering completes several frames at once, which is what trips the kernel's
+    // strparser copied_seq defect: where the mode's start-up check found it, a stall is
+    // the kernel's doing and must be reported as such; anywhere else none is allowed.
+    if (m.mode == "strparser" && m.status == "failed" && !m.kernel_caveat.empty()) {
+      std::printf("strparser stalled on this kernel's known defect: %s\n", m.reason.c_str());
+      EXPECT_NE(m.reason.find("timed out"), std::string::npos) << m.reason;
+      EXPECT_NE(m.reason.find("known kernel defect"), std::string::npos) << m.reason;
+      continue;
+    }
     ASSERT_EQ(m.status, "ok") << m.mode << ": " << m.reason;
     ASSERT_EQ(m.repetitions.size(), 1u) << m.mode;
     const ModeRepetition& r = m.repetitions[0];
