@@ -297,7 +297,12 @@ class RemoteClient : public RemoteReceiver {
     channel_->send({{"type", "prepare"}, {"mode", mode}});
     channel_->expect("prepared", Channel::kDefaultTimeoutMs, "preparing " + mode);
     std::unique_ptr<Replayer> replayer = make_socket_replayer(here_, data_, sc.segmentation, kDataConnectTimeoutMs);
-    replayer->connect(sc.receiver.connections);
+    // The sender stops on the run's stop, a control channel that ends (the agent died,
+    // the network was cut: ssh's keep-alives notice) or a deadline long past.
+    StopSignal sender_stop;
+    // The receivers are on the other host: this process holds one end of each connection.
+    SenderThread sender(sc, *replayer, 0, /*private_fds=*/false);
+    sender.connect(sc.receiver.connections);
     channel_->send({{"type", "accept"}});
     channel_->expect("accepted", Channel::kDefaultTimeoutMs, "accepting the data connections");
 
@@ -305,10 +310,7 @@ class RemoteClient : public RemoteReceiver {
     const int64_t deadline = t0 + plan.duration_ns() + int64_t(sc.run.timeout_s * 1e9);
     channel_->send({{"type", "start"}, {"t0_ns", t0 + offset}, {"deadline_ns", deadline + offset}});
     progress.schedule(plan.frames.size(), t0, plan.duration_ns());
-    // The sender stops on the run's stop, a control channel that ends (the agent died,
-    // the network was cut: ssh's keep-alives notice) or a deadline long past.
-    StopSignal sender_stop;
-    SenderThread sender(sc, *replayer, 0, plan, t0, sender_stop);
+    sender.start(plan, t0, sender_stop);
     const int64_t give_up = deadline + kResultGraceNs;
     bool agent_spoke = false, gave_up = false;
     while (!sender.finished() && !stop.requested()) {

@@ -266,10 +266,15 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   if (harnesses.size() == 1) harnesses[0]->measure_softirq_with(&softirq);
   std::vector<std::unique_ptr<Replayer>> replayers;
   for (uint32_t t = 0; t < sc.sender.threads; ++t) replayers.push_back(network.make_replayer(sc));
+  // Each sender thread's sockets in a descriptor table of its own, split off before the
+  // first connection: the process then holds the two ends of a connection in two tables.
+  std::vector<std::unique_ptr<SenderThread>> senders;
+  for (size_t t = 0; t < replayers.size(); ++t)
+    senders.push_back(std::make_unique<SenderThread>(sc, *replayers[t], uint32_t(t), /*private_fds=*/true));
 
   // A TAP peer handshakes all its connections in one call; kernel sockets connect in batches.
   const bool kernel_sockets = sc.transport.kind == Transport::Kind::Loopback || sc.transport.kind == Transport::Kind::Veth;
-  if (!kernel_sockets) replayers[0]->connect(connections);
+  if (!kernel_sockets) senders[0]->connect(connections);
   for (uint32_t first = 0; first < connections;) {
     const uint32_t sender = thread_of(first, connections, sc.sender.threads);
     const uint32_t receiver = thread_of(first, connections, sc.receiver.threads);
@@ -277,7 +282,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
     while (end < connections && end - first < kConnectBatch && thread_of(end, connections, sc.sender.threads) == sender &&
            thread_of(end, connections, sc.receiver.threads) == receiver)
       ++end;
-    if (kernel_sockets) replayers[sender]->connect(end - first);
+    if (kernel_sockets) senders[sender]->connect(end - first);
     harnesses[receiver]->accept_connections(end - first, first);
     first = end;
   }
@@ -302,10 +307,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
         return rings[thread_of(index, connections, sc.sender.threads)].get();
       });
   }
-  std::vector<std::unique_ptr<SenderThread>> senders;
-  for (size_t t = 0; t < replayers.size(); ++t)
-    senders.push_back(std::make_unique<SenderThread>(sc, *replayers[t], uint32_t(t), plan, t0, stop,
-                                                     rings.empty() ? nullptr : rings[t].get()));
+  for (size_t t = 0; t < senders.size(); ++t) senders[t]->start(plan, t0, stop, rings.empty() ? nullptr : rings[t].get());
   std::vector<std::vector<int>> receiver_cpus(harnesses.size());
   std::vector<std::exception_ptr> receiver_errors(harnesses.size());
   // Each receiver loop gets its own thread so its rusage covers nothing else.
@@ -432,12 +434,13 @@ void warn_on_steal(RunResult& result) {
         worst, worst_mode));
 }
 
-// Both ends of every connection live in this process, beside the probes' and the
-// namespaces' descriptors: raise the soft limit to the hard one, and the hard one when
+// The receivers' ends of every connection share a descriptor table with the probes' and
+// the namespaces' descriptors, and each sender thread's ends are in a copy of it
+// (SenderThread): raise the soft limit to the hard one, and the hard one when
 // privileged and still short.
 void raise_fd_limit(const Scenario& sc) {
   constexpr rlim_t kSpareFds = 256;
-  const rlim_t needed = rlim_t(sc.receiver.connections) * 2 + kSpareFds;
+  const rlim_t needed = rlim_t(sc.receiver.connections) + kSpareFds;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) throw_errno("getrlimit(RLIMIT_NOFILE)");
   if (limit.rlim_cur >= needed) return;

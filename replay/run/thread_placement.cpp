@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -44,22 +45,93 @@ std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thr
   return allowed_cpus();
 }
 
-SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, uint32_t index, const ReplayPlan& plan,
-                           int64_t t0_ns, const StopSignal& stop, FrameSendRing* ring) {
-  thread_ = std::thread([this, &sc, &replayer, index, &plan, t0_ns, &stop, ring] {
+SenderThread::SenderThread(const Scenario& sc, Replayer& replayer, uint32_t index, bool private_fds)
+    : replayer_(replayer) {
+  thread_ = std::thread([this, &sc, index, private_fds] { body(sc, index, private_fds); });
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return set_up_; });
+}
+
+SenderThread::~SenderThread() {
+  {
+    // A thread that was never started must not wait for ever.
+    std::lock_guard lock(mutex_);
+    abandoned_ = true;
+  }
+  changed_.notify_all();
+  join();
+}
+
+void SenderThread::body(const Scenario& sc, uint32_t index, bool private_fds) {
+  try {
+    if (private_fds && unshare(CLONE_FILES) != 0) throw_errno("unshare(CLONE_FILES) for the sender thread");
+    apply_realtime_priority(sc.receiver.realtime_priority, "sender");
+    cpus = pin_calling_thread(sc.sender.cpu.for_thread(index), "sender");
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::unique_lock lock(mutex_);
+  set_up_ = true;
+  changed_.notify_all();
+  while (!error) {
+    changed_.wait(lock, [&] { return task_ || replay_ || abandoned_; });
+    if (task_) {
+      std::function<void()> task = std::move(task_);
+      task_ = nullptr;
+      lock.unlock();
+      try {
+        task();
+      } catch (...) {
+        task_error_ = std::current_exception();
+      }
+      lock.lock();
+      task_done_ = true;
+      changed_.notify_all();
+      continue;
+    }
+    if (!replay_) break;  // abandoned before it was started
+    lock.unlock();
     try {
-      apply_realtime_priority(sc.receiver.realtime_priority, "sender");
-      cpus = pin_calling_thread(sc.sender.cpu.for_thread(index), "sender");
-      if (plan.streamed)
-        replayer.replay_streamed(plan, t0_ns, *ring, streamed, stop);
-      else
-        replayer.replay(plan, t0_ns, sent_ns, stop);
-      replayer.finish();
+      replay_();
+      replayer_.finish();
     } catch (...) {
       error = std::current_exception();
     }
-    finished_.store(true, std::memory_order_release);
-  });
+    lock.lock();
+    break;
+  }
+  lock.unlock();
+  // Descriptors of a private table are this thread's to close.
+  replayer_.close_descriptors();
+  finished_.store(true, std::memory_order_release);
+}
+
+void SenderThread::run_on_thread(std::function<void()> task) {
+  std::unique_lock lock(mutex_);
+  if (error) std::rethrow_exception(error);
+  task_ = std::move(task);
+  task_done_ = false;
+  task_error_ = nullptr;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return task_done_; });
+  if (task_error_) std::rethrow_exception(task_error_);
+}
+
+void SenderThread::connect(uint32_t connections) {
+  run_on_thread([this, connections] { replayer_.connect(connections); });
+}
+
+void SenderThread::start(const ReplayPlan& plan, int64_t t0_ns, const StopSignal& stop, FrameSendRing* ring) {
+  {
+    std::lock_guard lock(mutex_);
+    replay_ = [this, &plan, t0_ns, &stop, ring] {
+      if (plan.streamed)
+        replayer_.replay_streamed(plan, t0_ns, *ring, streamed, stop);
+      else
+        replayer_.replay(plan, t0_ns, sent_ns, stop);
+    };
+  }
+  changed_.notify_all();
 }
 
 }  // namespace rcvq

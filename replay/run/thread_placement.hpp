@@ -1,7 +1,10 @@
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -25,16 +28,27 @@ std::vector<int> allowed_cpus();
 std::vector<int> pin_calling_thread(std::optional<uint32_t> cpu, const char* thread);
 
 // The sending half of one repetition on a thread of its own, at the scenario's SCHED_FIFO
-// priority and pinning: replays the plan from t0_ns, then ends every connection. A
-// streamed plan needs the `ring` its connections' receivers read.
+// priority and pinning: opens the connections when told, replays the plan from t0_ns,
+// then ends every connection.
+//
+// With `private_fds` the thread's descriptors live in a table of its own
+// (unshare(CLONE_FILES)): RLIMIT_NOFILE then bounds each side's connections, not the
+// sum of both ends held in one process (9,800 on a host whose hard limit is 20,000).
+// Everything the thread uses must be open before it is constructed, and every
+// descriptor it opens is closed when it ends.
 class SenderThread {
  public:
-  // Sender thread number `index` (for sender.cpu).
-  SenderThread(const Scenario& scenario, Replayer& replayer, uint32_t index, const ReplayPlan& plan, int64_t t0_ns,
-               const StopSignal& stop, FrameSendRing* ring = nullptr);
-  ~SenderThread() { join(); }
+  // Sender thread number `index` (for sender.cpu). Returns once the thread is set up.
+  SenderThread(const Scenario& scenario, Replayer& replayer, uint32_t index, bool private_fds);
+  ~SenderThread();
   SenderThread(const SenderThread&) = delete;
   SenderThread& operator=(const SenderThread&) = delete;
+
+  // Replayer::connect on the thread; returns when it has, rethrowing its error.
+  void connect(uint32_t connections);
+  // Replays `plan` from `t0_ns` and ends the connections; a streamed plan needs the
+  // `ring` its connections' receivers read.
+  void start(const ReplayPlan& plan, int64_t t0_ns, const StopSignal& stop, FrameSendRing* ring = nullptr);
 
   void join() {
     if (thread_.joinable()) thread_.join();
@@ -49,6 +63,17 @@ class SenderThread {
   std::exception_ptr error;
 
  private:
+  void body(const Scenario& sc, uint32_t index, bool private_fds);
+  // Hands `task` to the thread and waits for it.
+  void run_on_thread(std::function<void()> task);
+
+  Replayer& replayer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::function<void()> task_;          // a connect waiting for the thread
+  std::function<void()> replay_;        // the replay, once started
+  std::exception_ptr task_error_;
+  bool set_up_ = false, task_done_ = false, abandoned_ = false;
   std::atomic<bool> finished_{false};
   std::thread thread_;
 };

@@ -54,6 +54,9 @@ class Replayer {
   }
   // Ends every connection with FIN once the receiver may have everything.
   virtual void finish() = 0;
+  // Closes every descriptor the replayer opened (sockets, timers), on the thread whose
+  // table holds them (see SenderThread); the destructor closes whatever is still open.
+  virtual void close_descriptors() {}
   // What the sender saw, for run.json (e.g. window stalls, retransmissions).
   virtual nlohmann::json stats() const { return nlohmann::json::object(); }
 };

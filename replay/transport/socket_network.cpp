@@ -80,8 +80,11 @@ class SocketReplayer : public Replayer {
   // sent again after 1 s, so they need more.
   SocketReplayer(const Netns& ns, Endpoint target, const Segmentation& seg, int connect_timeout_ms = 200)
       : ns_(ns), target_(std::move(target)), seg_(seg), connect_timeout_ms_(connect_timeout_ms) {}
-  ~SocketReplayer() override {
+  ~SocketReplayer() override { close_descriptors(); }
+
+  void close_descriptors() override {
     for (int fd : fds_) close(fd);
+    fds_.clear();
   }
 
   void connect(uint32_t connections) override {

@@ -104,17 +104,25 @@ Stopped stop_child(Child& child, int sig) {
 
 // Each entry of /proc/<pid>/fd as its link text and fdinfo, by fd number.
 template <typename OnFd>
+// Every thread's table: the sender threads keep their descriptors in tables of their own.
 void for_each_fd(pid_t pid, OnFd&& on_fd) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;
-  while (const dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    char target[256] = {};
-    if (readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1) < 0) continue;
-    on_fd(std::string(target), "/proc/" + std::to_string(pid) + "/fdinfo/" + e->d_name);
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* t = opendir(tasks.c_str());
+  if (!t) return;
+  while (const dirent* task = readdir(t)) {
+    if (task->d_name[0] == '.') continue;
+    const std::string base = tasks + "/" + task->d_name;
+    DIR* d = opendir((base + "/fd").c_str());
+    if (!d) continue;
+    while (const dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      char target[256] = {};
+      if (readlink((base + "/fd/" + e->d_name).c_str(), target, sizeof target - 1) < 0) continue;
+      on_fd(std::string(target), base + "/fdinfo/" + e->d_name);
+    }
+    closedir(d);
   }
-  closedir(d);
+  closedir(t);
 }
 
 std::optional<uint64_t> fdinfo_field(const std::string& fdinfo, const std::string& key) {

@@ -1,6 +1,8 @@
 // Many connections on several receiver and sender threads: every frame arrives intact
 // on every connection, and the per-thread figures add up to the totals.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -71,6 +73,40 @@ run: {{repetitions: 1, warmup_frames: 2, timeout_s: 60}}
     EXPECT_EQ(summary["frames_min"], 10);
     EXPECT_EQ(summary["frames_max"], 10);
   }
+}
+
+// Each sender thread keeps its sockets in a descriptor table of its own, so 10,000
+// connections need 10,000 descriptors per table, not 20,000 in one: where the hard
+// RLIMIT_NOFILE lies between the two (20,000 here, not raisable without
+// CAP_SYS_RESOURCE), only the split lets the run happen at all.
+TEST(Threads, TenThousandConnectionsNeedOnlyOneEndPerDescriptorTable) {
+  constexpr uint32_t kConnections = 10000;
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_max != RLIM_INFINITY && files.rlim_max < kConnections + 256 && geteuid() != 0)
+    GTEST_SKIP() << "the hard RLIMIT_NOFILE " << files.rlim_max << " holds fewer than " << kConnections
+                 << " connections' receiving ends, and raising it needs root";
+  if (files.rlim_max != RLIM_INFINITY && files.rlim_max < 2 * kConnections + 256)
+    std::printf("hard RLIMIT_NOFILE %llu: both ends in one table would not fit\n",
+                static_cast<unsigned long long>(files.rlim_max));
+  const RunOutcome out = run_in_memory(parse_scenario(R"(
+source: {synthetic: {frames: 3, payload: 1000}}
+framing: desc8
+segmentation: {cut: whole, frame_gap_us: 20000}
+receiver: {modes: [baseline], connections: 10000, threads: 2}
+sender: {threads: 2}
+run: {repetitions: 1, timeout_s: 60}
+)",
+                                                      "ten-thousand.yaml"));
+  ASSERT_EQ(out.result.modes.size(), 1u);
+  const ModeResult& m = out.result.modes[0];
+  ASSERT_EQ(m.status, "ok") << m.reason;
+  ASSERT_EQ(m.repetitions.size(), 1u);
+  const ModeRepetition& r = m.repetitions[0];
+  EXPECT_TRUE(r.integrity_ok) << r.integrity_detail;
+  EXPECT_EQ(r.extra["connections"]["count"], kConnections);
+  EXPECT_EQ(r.extra["connections"]["integrity_ok"], kConnections);
+  EXPECT_EQ(r.extra["connections"]["frames_min"], 3);
 }
 
 }  // namespace

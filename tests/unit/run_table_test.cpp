@@ -127,6 +127,7 @@ TEST(RunTable, MarksLatencyFromAScheduleTheSenderDidNotKeep) {
 
 TEST(RunTable, ModeWithoutMeasurementsGetsAShortRowAndItsReasonOnceBelow) {
   RunResult run;
+  run.modes.reserve(3);  // the references below must outlive the emplace_backs
   run.modes.push_back(mode("baseline", 0));
   ModeResult& unsupported = run.modes.emplace_back();
   unsupported.mode = "autolowat";

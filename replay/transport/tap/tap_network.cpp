@@ -105,6 +105,8 @@ class TapReplayer final : public Replayer {
   void replay(const ReplayPlan& plan, int64_t t0_ns, std::vector<int64_t>& sent_ns,
               const StopSignal& stop) override;
   void finish() override;
+  // The pacing timer was opened on the sender thread, in its descriptor table.
+  void close_descriptors() override { sleep_.reset(); }
   json stats() const override;
 
  private:
