@@ -173,14 +173,17 @@ class Session {
     layout_ = std::make_unique<tap::SkbLayoutProbe>(net_->receiver_netns(), device, port);
     data_ready_ = std::make_unique<DataReadyProbe>(false);
     softirq_ = std::make_unique<NetSoftirqProbe>();
-    json unsupported = json::object();
+    json unsupported = json::object(), caveats = json::object();
     for (const std::string& name : request["modes"].get<std::vector<std::string>>()) {
       const ModeDefinition* def = find_mode(name);
       if (!def) unsupported[name] = "this agent's rcvqbench has no mode of that name";
       else if (ModeSupport why = def->unsupported(*sc_, probe_)) unsupported[name] = *why;
+      else if (def->kernel_caveat)
+        if (std::optional<std::string> caveat = def->kernel_caveat()) caveats[name] = *caveat;
     }
     ch_.send({{"type", "setup"},
               {"unsupported", unsupported},
+              {"kernel_caveats", caveats},
               {"transport", net_->describe()},
               {"data_endpoint", {{"address", address}, {"port", endpoint_port(endpoint)}}}});
   }

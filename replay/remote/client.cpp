@@ -147,6 +147,9 @@ class RemoteClient : public RemoteReceiver {
       s.host = agent_hello_.at("host");
       s.probe = agent_hello_.at("probe");
       for (const auto& [mode, why] : reply.at("unsupported").items()) s.unsupported[mode] = why.get<std::string>();
+      // An agent of an earlier release sends none.
+      const json caveats = reply.value("kernel_caveats", json::object());
+      for (const auto& [mode, caveat] : caveats.items()) s.kernel_caveats[mode] = caveat.get<std::string>();
       s.transport = {{"kind", "remote"},
                      {"agent", address_.text},
                      {"protocol", kProtocolVersion},

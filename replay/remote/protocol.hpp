@@ -5,7 +5,7 @@
 // Every message is a 4-byte big-endian length followed by that many bytes of one JSON
 // object with a "type". A session is:
 //   client: hello {protocol, version[, token]}   agent: hello {protocol, version, host, probe}
-//   client: setup {scenario, modes, plan}        agent: setup {unsupported, transport, data_endpoint}
+//   client: setup {scenario, modes, plan}        agent: setup {unsupported, kernel_caveats, transport, data_endpoint}
 //   per mode and repetition:
 //     client: clock {t1} x N                     agent: clock {t1, t2, t3}
 //     client: prepare {mode}                     agent: prepared

@@ -514,11 +514,15 @@ RunOutcome run_scenario(const Scenario& sc, const RunSettings& settings) {
                              "them, within run.max_memory_mb)",
                              plan.frame_count());
     }
-    if (!remote && m.status == "ok" && def->kernel_caveat)
-      if (std::optional<std::string> caveat = def->kernel_caveat()) {
-        m.kernel_caveat = *caveat;
-        result.warnings.push_back(fmt::format("{}: {}", name, *caveat));
+    if (m.status == "ok") {
+      if (remote) {
+        if (auto caveat = remote->kernel_caveats.find(name); caveat != remote->kernel_caveats.end())
+          m.kernel_caveat = caveat->second;
+      } else if (def->kernel_caveat) {
+        m.kernel_caveat = def->kernel_caveat().value_or("");
       }
+      if (!m.kernel_caveat.empty()) result.warnings.push_back(fmt::format("{}: {}", name, m.kernel_caveat));
+    }
     runnable.push_back(m.status == "ok" ? def : nullptr);
   }
 

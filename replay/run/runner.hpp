@@ -19,6 +19,7 @@ class ProgressReporter;
 struct RemoteSetup {
   nlohmann::json host, probe, transport;
   std::map<std::string, std::string> unsupported;  // mode -> why it cannot run there
+  std::map<std::string, std::string> kernel_caveats;  // mode -> its kernel defect there (ModeDefinition)
 };
 
 // Stands in for the local harness when the receiver modes run on another host
