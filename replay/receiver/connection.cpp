@@ -40,6 +40,7 @@ Connection::Connection(Connection&& o) noexcept
       frame_done_ns_(std::move(o.frame_done_ns_)),
       frames_completed_(o.frames_completed_),
       completed_through_(o.completed_through_),
+      last_done_ns_(o.last_done_ns_),
       kept_from_(o.kept_from_),
       kept_count_(o.kept_count_),
       recording_(o.recording_),
@@ -56,7 +57,6 @@ Connection::~Connection() {
 ssize_t Connection::receive(uint8_t* buf, size_t len) {
   ++counters_.recv_calls;
   ssize_t n = recv(fd_, buf, len, 0);
-  const int64_t now = monotonic_ns();
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return -1;
     throw_errno("recv");
@@ -66,12 +66,15 @@ ssize_t Connection::receive(uint8_t* buf, size_t len) {
     return 0;
   }
   std::span<const uint8_t> bytes(buf, size_t(n));
-  hash_.update(bytes);
   ends_scratch_.clear();
   scanner_.feed(bytes, ends_scratch_);
+  // The clock only for reads that complete a frame, and before the hash, whose time
+  // grows with the read: the scan is all that lies between recv() and the stamp.
+  if (!ends_scratch_.empty()) last_done_ns_ = monotonic_ns();
+  hash_.update(bytes);
   if (!ends_scratch_.empty()) {
     completed_through_ = ends_scratch_.back();
-    frames_done(ends_scratch_.size(), now);
+    frames_done(ends_scratch_.size(), last_done_ns_);
   }
   return n;
 }

@@ -54,6 +54,8 @@ class Connection {
   uint64_t frames_completed() const { return frames_completed_; }
   // One past the last byte of the last completed frame.
   uint64_t completed_through() const { return completed_through_; }
+  // When the last completed frame completed (0 before the first).
+  int64_t last_done_ns() const { return last_done_ns_; }
   // How many frames the plan sends on this connection; until told, more may come.
   void expect_frames(uint64_t frames) { frames_expected_ = frames; }
   bool has_every_frame() const { return frames_completed() >= frames_expected_; }
@@ -72,7 +74,8 @@ class Connection {
 
   // Counted syscalls.
   // Returns bytes read, 0 at EOF, -1 on EAGAIN; throws RunError on other errors.
-  // Frames the bytes complete are stamped with the time recv() returned.
+  // Frames the bytes complete are stamped with the time recv() returned (read once
+  // their prefixes are scanned, before the hash).
   ssize_t receive(uint8_t* buf, size_t len);
   // SO_RCVLOWAT, skipped when the value is already set; returns false with errno set.
   bool set_rcvlowat(int value);
@@ -90,6 +93,7 @@ class Connection {
 
   std::vector<int64_t> frame_done_ns_;
   uint64_t frames_completed_ = 0, completed_through_ = 0;
+  int64_t last_done_ns_ = 0;
   uint64_t kept_from_ = 0, kept_count_ = UINT64_MAX;
   LatencyRecording recording_;
   std::vector<uint64_t> ends_scratch_;

@@ -315,6 +315,7 @@ ModeRepetition run_once(const Scenario& sc, const ReplayPlan& plan, Network& net
   for (size_t t = 0; t < harnesses.size(); ++t)
     receivers.emplace_back([&, t] {
       try {
+        pthread_setname_np(pthread_self(), "rcvq-receiver");  // for perf and top
         apply_realtime_priority(sc.receiver.realtime_priority, "receiver");
         receiver_cpus[t] = pin_calling_thread(sc.receiver.cpu.for_thread(uint32_t(t)), "receiver");
         harnesses[t]->receive(plan, deadline, stop.fd());

@@ -63,6 +63,7 @@ SenderThread::~SenderThread() {
 }
 
 void SenderThread::body(const Scenario& sc, uint32_t index, bool private_fds) {
+  pthread_setname_np(pthread_self(), "rcvq-sender");  // for perf and top
   try {
     if (private_fds && unshare(CLONE_FILES) != 0) throw_errno("unshare(CLONE_FILES) for the sender thread");
     apply_realtime_priority(sc.receiver.realtime_priority, "sender");
