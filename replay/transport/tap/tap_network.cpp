@@ -399,6 +399,8 @@ void TapReplayer::connect(uint32_t connections) {
     if (monotonic_ns() > deadline)
       throw RunError(fmt::format("no SYN-ACK from the receiver at {} within {} s", net_.listen_endpoint().text,
                                  kHandshakeTimeoutNs / 1'000'000'000));
+    // A stop must not wait for the handshake timeout.
+    if (StopSignal::instance().requested()) throw RunError("interrupted during the TAP handshake");
     dev_.wait_readable(50);
   }
 }
