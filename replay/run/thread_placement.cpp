@@ -104,6 +104,10 @@ void SenderThread::body(const Scenario& sc, uint32_t index, bool private_fds) {
   lock.unlock();
   // Descriptors of a private table are this thread's to close.
   replayer_.close_descriptors();
+  // The table's copies of the process's descriptors too: the kernel drops a thread's
+  // table only after pthread_join has returned, and a copy of the listener held until
+  // then would make the next repetition's bind fail with EADDRINUSE.
+  if (private_fds) close_range(3, ~0U, 0);
   finished_.store(true, std::memory_order_release);
 }
 
