@@ -28,6 +28,7 @@
 #include "probes/task_clock.hpp"
 #include "results/histogram.hpp"
 #include "run/runner.hpp"
+#include "run/thread_placement.hpp"
 #include "scenario/load.hpp"
 #include "transport/network.hpp"
 
@@ -202,6 +203,7 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
   std::thread reader([&] {
     pthread_setname_np(pthread_self(), "rcvq-minimal");
     try {
+      pin_calling_thread(sc.receiver.cpu.for_thread(0), "minimal reader");
       TaskClock clock = TaskClock::of_calling_thread();
       if (!clock.available()) throw RunError("task-clock: " + clock.reason());
       const int ep_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -241,9 +243,20 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
     }
   });
   std::vector<int64_t> sent_ns;
-  replayer->replay(plan, monotonic_ns() + 20'000'000, sent_ns, StopSignal::instance());
-  replayer->finish();
+  // On the harness's sender CPU, on a thread of its own as the harness's sender is.
+  std::exception_ptr sender_error;
+  std::thread sender([&] {
+    try {
+      pin_calling_thread(sc.sender.cpu.for_thread(0), "minimal reader's sender");
+      replayer->replay(plan, monotonic_ns() + 20'000'000, sent_ns, StopSignal::instance());
+      replayer->finish();
+    } catch (...) {
+      sender_error = std::current_exception();
+    }
+  });
+  sender.join();
   reader.join();
+  if (sender_error) std::rethrow_exception(sender_error);
   close(fd);
   if (reader_error) std::rethrow_exception(reader_error);
   return double(cpu_end - cpu_start) / double(plan.frames.size() - plan.warmup_frames);

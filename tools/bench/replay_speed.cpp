@@ -14,6 +14,7 @@
 #include "common/stop.hpp"
 #include "instrument.hpp"
 #include "run/runner.hpp"
+#include "run/thread_placement.hpp"
 #include "scenario/load.hpp"
 
 namespace rcvq::bench {
@@ -62,7 +63,7 @@ void receiver_cpu() {
   constexpr int kCpuRounds = 9;
   fmt::print("\n2. receiver thread CPU per frame (task-clock, after warm-up): baseline harness vs a minimal\n"
              "   level-triggered epoll + recv() reader (same read size) on the same plan, least of {} interleaved\n"
-             "   rounds (median in brackets); goal: overhead < 10%\n",
+             "   rounds (median in brackets), readers on the last CPU, senders on the first; goal: overhead < 10%\n",
              kCpuRounds);
   fmt::print("   {:<46} {:>10} {:>10} {:>16} {:>10} {:>16}\n", "plan", "harness us", "minimal us", "overhead",
              "+hash us", "overhead");
@@ -77,8 +78,15 @@ source: {synthetic: {frames: 2000, payload: 4000}}
 receiver: {modes: [baseline]}
 segmentation: {cut: {chunks: 9}, chunk_gap_us: 20, frame_gap_us: 20}
 run: {warmup_frames: 200})"}};
+  // Both readers on one CPU and both senders on another, so each pair meets the same
+  // contention for the socket lock.
+  const std::vector<int> cpus = allowed_cpus();
   for (const auto& [label, yaml] : plans) {
-    const Scenario sc = parse_scenario("name: bench-receiver" + yaml, "bench-replay");
+    Scenario sc = parse_scenario("name: bench-receiver" + yaml, "bench-replay");
+    if (cpus.size() >= 2) {
+      sc.receiver.cpu.cpus = {uint32_t(cpus.back())};
+      sc.sender.cpu.cpus = {uint32_t(cpus.front())};
+    }
     std::vector<double> harness, minimal, hashing;
     for (int r = 0; r < kCpuRounds; ++r) {
       const ReceiverCpu c = receiver_cpu_vs_minimal_reader(sc);
