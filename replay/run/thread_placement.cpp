@@ -75,18 +75,18 @@ void SenderThread::body(const Scenario& sc, uint32_t index, bool private_fds) {
   set_up_ = true;
   changed_.notify_all();
   while (!error) {
-    changed_.wait(lock, [&] { return task_ || replay_ || abandoned_; });
-    if (task_) {
-      std::function<void()> task = std::move(task_);
-      task_ = nullptr;
+    changed_.wait(lock, [&] { return connect_request_ || replay_ || abandoned_; });
+    if (connect_request_) {
+      const uint32_t connections = *connect_request_;
+      connect_request_.reset();
       lock.unlock();
       try {
-        task();
+        replayer_.connect(connections);
       } catch (...) {
-        task_error_ = std::current_exception();
+        connect_error_ = std::current_exception();
       }
       lock.lock();
-      task_done_ = true;
+      connect_done_ = true;
       changed_.notify_all();
       continue;
     }
@@ -111,19 +111,15 @@ void SenderThread::body(const Scenario& sc, uint32_t index, bool private_fds) {
   finished_.store(true, std::memory_order_release);
 }
 
-void SenderThread::run_on_thread(std::function<void()> task) {
+void SenderThread::connect(uint32_t connections) {
   std::unique_lock lock(mutex_);
   if (error) std::rethrow_exception(error);
-  task_ = std::move(task);
-  task_done_ = false;
-  task_error_ = nullptr;
+  connect_request_ = connections;
+  connect_done_ = false;
+  connect_error_ = nullptr;
   changed_.notify_all();
-  changed_.wait(lock, [&] { return task_done_; });
-  if (task_error_) std::rethrow_exception(task_error_);
-}
-
-void SenderThread::connect(uint32_t connections) {
-  run_on_thread([this, connections] { replayer_.connect(connections); });
+  changed_.wait(lock, [&] { return connect_done_; });
+  if (connect_error_) std::rethrow_exception(connect_error_);
 }
 
 void SenderThread::start(const ReplayPlan& plan, int64_t t0_ns, const StopSignal& stop, FrameSendRing* ring) {

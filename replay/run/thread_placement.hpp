@@ -64,16 +64,14 @@ class SenderThread {
 
  private:
   void body(const Scenario& sc, uint32_t index, bool private_fds);
-  // Hands `task` to the thread and waits for it.
-  void run_on_thread(std::function<void()> task);
 
   Replayer& replayer_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::function<void()> task_;          // a connect waiting for the thread
-  std::function<void()> replay_;        // the replay, once started
-  std::exception_ptr task_error_;
-  bool set_up_ = false, task_done_ = false, abandoned_ = false;
+  std::optional<uint32_t> connect_request_;  // connections waiting to be opened on the thread
+  std::function<void()> replay_;             // the replay, once started
+  std::exception_ptr connect_error_;
+  bool set_up_ = false, connect_done_ = false, abandoned_ = false;
   std::atomic<bool> finished_{false};
   std::thread thread_;
 };

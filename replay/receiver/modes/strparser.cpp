@@ -168,8 +168,8 @@ bool wait_for(Condition done, int limit_ms) {
 // until more bytes than that arrive, so the parser is not run and the stream's last
 // frames never reach the reader. This reproduces it on loopback in a namespace of its
 // own: two frames parsed before the reader reads, then a third of the first's size.
-ModeSupport pass_accounting_defect() {
-  static const ModeSupport found = []() -> ModeSupport {
+std::optional<std::string> pass_accounting_defect() {
+  static const std::optional<std::string> found = []() -> std::optional<std::string> {
     constexpr int kLimitMs = 2000;
     constexpr uint32_t kFrameBytes = 100;
     try {
