@@ -32,26 +32,47 @@ struct DecodeCounts {
 
 inline constexpr size_t kMaxWarnings = 20;
 
-// Reads every packet of `path` that passes `filter` and hands each decoded TCP segment
-// to `on_tcp(segment, packet)`. Throws InputError naming the file and packet.
+// The decoded TCP segments of `path` that pass `filter`, one at a time, with the
+// packet loop's counts. Throws InputError naming the file and packet.
+class TcpSegmentReader {
+ public:
+  TcpSegmentReader(const std::string& path, const std::string& filter) : reader_(path, filter) {
+    counts_.linktype = reader_.linktype();
+  }
+  // The next TCP segment and the packet it came in (valid until the next call); false
+  // at the end of the file, when the counts are final.
+  bool next(TcpSegment& segment, const CapturedPacket*& packet) {
+    while (reader_.next(packet_)) {
+      const DecodeResult result = decode_packet(packet_.linktype, packet_.data, packet_.caplen, segment);
+      if (result.status == DecodeStatus::Tcp) {
+        ++counts_.tcp;
+        packet = &packet_;
+        return true;
+      }
+      counts_.note(packet_, result);
+    }
+    if (!closed_) counts_.close(reader_);
+    closed_ = true;
+    return false;
+  }
+  const DecodeCounts& counts() const { return counts_; }
+
+ private:
+  CaptureReader reader_;
+  CapturedPacket packet_;
+  DecodeCounts counts_;
+  bool closed_ = false;
+};
+
+// Hands each decoded TCP segment of `path` that passes `filter` to
+// `on_tcp(segment, packet)`. Throws InputError naming the file and packet.
 template <typename OnTcp>
 DecodeCounts for_each_tcp_segment(const std::string& path, const std::string& filter, OnTcp&& on_tcp) {
-  CaptureReader reader(path, filter);
-  DecodeCounts counts;
-  counts.linktype = reader.linktype();
-  CapturedPacket packet;
+  TcpSegmentReader reader(path, filter);
   TcpSegment segment;
-  while (reader.next(packet)) {
-    const DecodeResult result = decode_packet(packet.linktype, packet.data, packet.caplen, segment);
-    if (result.status == DecodeStatus::Tcp) {
-      ++counts.tcp;
-      on_tcp(segment, packet);
-    } else {
-      counts.note(packet, result);
-    }
-  }
-  counts.close(reader);
-  return counts;
+  const CapturedPacket* packet = nullptr;
+  while (reader.next(segment, packet)) on_tcp(segment, *packet);
+  return reader.counts();
 }
 
 }  // namespace rcvq

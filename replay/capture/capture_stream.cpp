@@ -3,14 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 
 #include "capture/capture_scan.hpp"
 #include "capture/flow_table.hpp"
 #include "common/errors.hpp"
 #include "common/input_file.hpp"
-#include "plan/plan_estimate.hpp"
 #include "framing/detect.hpp"
+#include "plan/plan_estimate.hpp"
 
 namespace rcvq {
 namespace {
@@ -21,50 +22,6 @@ class NullSink final : public StreamSink {
   void on_gap(uint64_t, uint64_t, uint64_t) override {}
 };
 
-// A stretch of the collected stream between two gaps.
-struct Run {
-  uint64_t begin = 0, end = 0;
-  StreamGap gap_before;  // length 0 for the first run
-};
-
-// Keeps one direction's bytes and segments, split into runs at every gap.
-class CollectingSink final : public StreamSink {
- public:
-  explicit CollectingSink(uint64_t max_bytes) : max_bytes_(max_bytes) { runs.push_back({}); }
-
-  void on_data(uint64_t, std::span<const uint8_t> data, int64_t time_ns, uint64_t) override {
-    if (capped) return;
-    if (bytes.size() + data.size() > max_bytes_) {
-      data = data.first(size_t(max_bytes_ - bytes.size()));
-      capped = true;
-    }
-    if (data.empty()) return;
-    // A segment that waited for a hole to fill goes out once the hole is filled.
-    time_ns = segments.empty() ? time_ns : std::max(time_ns, segments.back().time_ns);
-    segments.push_back({bytes.size(), uint32_t(data.size()), time_ns});
-    bytes.insert(bytes.end(), data.begin(), data.end());
-    runs.back().end = bytes.size();
-  }
-  void on_gap(uint64_t offset, uint64_t length, uint64_t packet) override {
-    if (capped) return;
-    runs.push_back({bytes.size(), bytes.size(), {offset, length, packet}});
-  }
-
-  std::vector<uint8_t> bytes;
-  std::vector<SourceSegment> segments;  // absolute capture times until finished
-  std::vector<Run> runs;
-  bool capped = false;
-
- private:
-  uint64_t max_bytes_;
-};
-
-struct SelectedDirection {
-  uint64_t flow_id = 0;
-  int direction = 0;
-  std::string label;  // "10.0.0.1:5000 -> 10.0.0.2:80 (client-to-server, client by SYN)"
-};
-
 FlowTableLimits limits_of(const CaptureSource& source) {
   FlowTableLimits limits;
   limits.max_flows = source.max_flows;
@@ -73,8 +30,9 @@ FlowTableLimits limits_of(const CaptureSource& source) {
   return limits;
 }
 
-// Pass 1: every flow's size, then the scenario's choice of flow and direction.
-SelectedDirection select_direction(const CaptureSource& source) {
+}  // namespace
+
+CaptureDirection select_capture_direction(const CaptureSource& source) {
   NullSink null_sink;
   FlowTable table(source.path, limits_of(source), [&](const Flow&, int) { return &null_sink; });
   const DecodeCounts counts =
@@ -125,29 +83,8 @@ SelectedDirection select_direction(const CaptureSource& source) {
                       chosen->endpoints[1 - direction].to_string(), which, chosen->client_evidence)};
 }
 
-struct Extracted {
-  CollectingSink sink;
-  SelectedDirection selected;
-  DirectionStats stats;
-  explicit Extracted(uint64_t max_bytes) : sink(max_bytes) {}
-};
 
-// Pass 2: the selected direction's bytes, segments and gaps.
-std::unique_ptr<Extracted> extract(const CaptureSource& source) {
-  auto out = std::make_unique<Extracted>(source.max_stream_bytes);
-  out->selected = select_direction(source);
-  NullSink null_sink;
-  FlowTable table(source.path, limits_of(source), [&](const Flow& flow, int direction) -> StreamSink* {
-    if (flow.id == out->selected.flow_id && direction == out->selected.direction) return &out->sink;
-    return &null_sink;
-  });
-  for_each_tcp_segment(source.path, source.filter, [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
-  table.finish();
-  out->stats = table.flows().at(out->selected.flow_id)->directions[out->selected.direction]->stats();
-  if (out->sink.bytes.empty())
-    throw InputError(fmt::format("{}: {} carries no payload bytes", source.path, out->selected.label));
-  return out;
-}
+namespace {
 
 // How far frames chain from `at` inside `run` (no preamble).
 struct Chain {
@@ -173,38 +110,370 @@ Chain walk_frames(const Framing& framing, std::span<const uint8_t> run, uint64_t
   return chain;
 }
 
-// The first offset of `run` where frames chain to its end, or at least three in a row:
-// where a replay can resume after a gap. nullopt when none within the search window.
-struct Boundary {
-  uint64_t start = 0;
-  Chain chain;
-};
+// After a gap, a replay resumes at the first of this many offsets where frames chain
+// to the end of the stretch, or at least three in a row.
+constexpr uint64_t kBoundarySearchBytes = 1 << 16;
+constexpr uint64_t kFramesThatMarkABoundary = 3;
 
-std::optional<Boundary> find_frame_boundary(const Framing& framing, std::span<const uint8_t> run) {
-  constexpr uint64_t kSearchWindow = 1 << 16;
-  Framing unframed = framing;
-  unframed.spec.preamble = 0;
-  unframed.preamble.clear();
-  const uint64_t limit = std::min<uint64_t>(run.size(), kSearchWindow);
-  for (uint64_t at = 0; at < limit; ++at) {
-    const Chain chain = walk_frames(unframed, run, at);
-    if (chain.malformed || chain.frames == 0) continue;
-    if (chain.end == run.size() || chain.frames >= 3) return Boundary{at, chain};
+std::string gap_text(const StreamGap& gap) {
+  return fmt::format("gap of {} bytes at stream offset {}{}", gap.length, gap.offset,
+                     gap.packet ? fmt::format(" (data resumes at packet {})", gap.packet) : " (at the end of the capture)");
+}
+
+Framing without_preamble(Framing framing) {
+  framing.spec.preamble = 0;
+  framing.preamble.clear();
+  return framing;
+}
+
+}  // namespace
+
+// Positions are offsets into the collected stream: the direction's delivered bytes in
+// order, gaps closed up, as far as max_stream_bytes.
+class CaptureKeptFrames::Reader final : public StreamSink {
+ public:
+  Reader(const Scenario& sc, const Framing& framing, const CaptureDirection& direction)
+      : source_(sc.source.capture),
+        framing_(framing),
+        unframed_(without_preamble(framing)),
+        direction_(direction),
+        resync_(source_.on_gap == CaptureSource::OnGap::Resync),
+        where_(fmt::format("{}: {}", source_.path, direction.label)),
+        segments_(source_.path, source_.filter),
+        table_(source_.path, limits_of(source_), [this](const Flow& flow, int side) -> StreamSink* {
+          return flow.id == direction_.flow_id && side == direction_.direction ? static_cast<StreamSink*>(this) : &others_;
+        }),
+        frame_start_(framing.spec.preamble) {}
+
+  bool next() {
+    while (ready_.empty()) {
+      if (state_ == State::Done) return false;
+      if (!read_packet()) {
+        finish_table();
+        end_run(true);
+      }
+    }
+    current_ = ready_.front();
+    ready_.pop_front();
+    take_pieces();
+    kept_bytes_ += current_.end - current_.begin;
+    return true;
   }
-  return std::nullopt;
-}
 
-std::string gap_text(const Run& run) {
-  return fmt::format("gap of {} bytes at stream offset {}{}", run.gap_before.length, run.gap_before.offset,
-                     run.gap_before.packet ? fmt::format(" (data resumes at packet {})", run.gap_before.packet)
-                                           : " (at the end of the capture)");
-}
+  std::span<const uint8_t> bytes() const {
+    return std::span(buffer_).subspan(size_t(current_.begin - buffer_begin_), size_t(current_.end - current_.begin));
+  }
+  const std::vector<KeptPiece>& pieces() const { return pieces_; }
 
-struct KeptRange {
-  uint64_t begin, end;
+  std::string description() {
+    while (read_packet()) {
+    }
+    finish_table();
+    const DirectionStats& st = table_.flows().at(direction_.flow_id)->directions[direction_.direction]->stats();
+    std::vector<std::string> notes = std::move(notes_);
+    if (capped_) notes.push_back(fmt::format("cut at max_stream_bytes {}", source_.max_stream_bytes));
+    if (st.retransmitted_segments) notes.push_back(fmt::format("{} retransmitted segments", st.retransmitted_segments));
+    if (st.conflicting_bytes)
+      notes.push_back(fmt::format("{} overlapping bytes disagreed, first copy kept (first at packet {})",
+                                  st.conflicting_bytes, st.first_conflict_packet));
+    if (!st.syn) notes.push_back("no SYN: the capture starts mid-stream");
+    return fmt::format("capture {}: {}, {} bytes in {} segments{}{}{}",
+                       std::filesystem::path(source_.path).filename().string(), direction_.label, kept_bytes_,
+                       kept_segments_, notes.empty() ? "" : "; ", fmt::join(notes, "; "),
+                       trailing_ ? fmt::format(" ({} trailing bytes of an incomplete frame dropped)", trailing_) : "");
+  }
+
+  void on_data(uint64_t, std::span<const uint8_t> data, int64_t time_ns, uint64_t) override {
+    if (state_ == State::Done) return;
+    bool cap_reached = false;
+    if (collected_ + data.size() > source_.max_stream_bytes) {
+      data = data.first(size_t(source_.max_stream_bytes - collected_));
+      cap_reached = true;
+    }
+    if (!data.empty() && state_ == State::Dropping && ready_.empty()) {
+      collected_ += data.size();
+      ++segments_collected_;
+      kept_from_ = buffer_begin_ = collected_;
+      buffer_.clear();
+      collected_pieces_.clear();
+    } else if (!data.empty()) {
+      // A segment that waited for a hole to fill goes out once the hole is filled.
+      if (segments_collected_) time_ns = std::max(time_ns, last_time_ns_);
+      last_time_ns_ = time_ns;
+      buffer_.insert(buffer_.end(), data.begin(), data.end());
+      collected_pieces_.push_back({collected_, uint32_t(data.size()), time_ns, segments_collected_++});
+      collected_ += data.size();
+      advance(false);
+      release_consumed();
+    }
+    if (cap_reached) {
+      capped_ = true;
+      end_run(true);
+    }
+  }
+
+  void on_gap(uint64_t offset, uint64_t length, uint64_t packet) override {
+    if (state_ == State::Done) return;
+    end_run(false);
+    const StreamGap gap{offset, length, packet};
+    if (!resync_) {
+      notes_.push_back(fmt::format("stopped at the {}", gap_text(gap)));
+      state_ = State::Done;
+      return;
+    }
+    ++run_;
+    frames_in_run_ = 0;
+    search(collected_, gap_text(gap));
+  }
+
+ private:
+  // Framing: frames follow on from frame_start_. Searching: for the boundary after a
+  // gap (or a malformed prefix). Dropping: no boundary in the window, until the next
+  // gap. Done: nothing more is kept.
+  enum class State { Framing, Searching, Dropping, Done };
+  struct Range {
+    uint64_t begin = 0, end = 0;
+  };
+  struct CollectedPiece {
+    uint64_t position = 0;
+    uint32_t length = 0;
+    int64_t time_ns = 0;
+    uint64_t segment = 0;
+  };
+
+  bool read_packet() {
+    TcpSegment segment;
+    const CapturedPacket* packet = nullptr;
+    if (file_read_ || !segments_.next(segment, packet)) {
+      file_read_ = true;
+      return false;
+    }
+    table_.add(segment, *packet);
+    return true;
+  }
+
+  void finish_table() {
+    if (table_finished_) return;
+    table_finished_ = true;
+    table_.finish();
+  }
+
+  const uint8_t* at(uint64_t position) const { return buffer_.data() + (position - buffer_begin_); }
+
+  void advance(bool run_ended) {
+    while (true) {
+      if (state_ == State::Framing) {
+        frame_on();
+        if (state_ == State::Framing) return;
+      } else if (state_ == State::Searching) {
+        if (!decide_boundary(run_ended)) return;
+      } else {
+        return;
+      }
+    }
+  }
+
+  // Queues every frame the collected bytes complete.
+  void frame_on() {
+    const uint32_t prefix = framing_.prefix_size();
+    while (frame_start_ + prefix <= collected_) {
+      const uint8_t* p = at(frame_start_);
+      const uint64_t length = framing_.frame_length(p);
+      if (length == 0 || (framing_.valid_prefix && !framing_.valid_prefix(p))) {
+        on_malformed_prefix();
+        return;
+      }
+      if (frame_start_ + length > collected_) return;
+      frame_start_ += length;
+      ready_.push_back({kept_from_, frame_start_});
+      kept_from_ = frame_start_;
+      ++frames_in_run_;
+    }
+  }
+
+  bool starts_mid_frame() const { return run_ == 0 && frames_in_run_ == 0; }
+
+  std::string mid_frame_start(const std::string& problem) const {
+    return fmt::format("{}: the stream does not start with a '{}' frame ({}); a capture that starts mid-frame needs "
+                       "on_gap: resync",
+                       where_, framing_.name, problem);
+  }
+
+  void on_malformed_prefix() {
+    const std::string problem = fmt::format("malformed prefix at stream offset {}", frame_start_);
+    if (starts_mid_frame()) {
+      if (!resync_) throw InputError(mid_frame_start(problem));
+      first_run_problem_ = problem;
+      search(0, "");
+      return;
+    }
+    if (!resync_)
+      throw InputError(fmt::format("{}: {} (a '{}' frame was expected there); on_gap: resync resumes at the next "
+                                   "frame boundary",
+                                   where_, problem, framing_.name));
+    search(frame_start_, fmt::format("malformed prefix at stream offset {}", frame_start_));
+  }
+
+  // `after`: what the search resumes after, for the notes ("" at a mid-stream start).
+  void search(uint64_t from, std::string after) {
+    state_ = State::Searching;
+    search_from_ = kept_from_ = frame_start_ = from;
+    candidate_ = 0;
+    search_after_ = std::move(after);
+  }
+
+  // Judges candidates in order while the collected bytes (or the run's end) decide
+  // them; true once the search is over.
+  bool decide_boundary(bool run_ended) {
+    const uint64_t available = collected_ - search_from_;
+    const auto stretch = std::span(at(search_from_), size_t(available));
+    while (true) {
+      if (candidate_ >= kBoundarySearchBytes || (run_ended && candidate_ >= available)) {
+        no_boundary();
+        return true;
+      }
+      if (candidate_ >= available) return false;
+      const Chain chain = walk_frames(unframed_, stretch, candidate_);
+      const bool decided = chain.malformed || chain.frames >= kFramesThatMarkABoundary || run_ended;
+      if (!decided) return false;
+      if (!chain.malformed && chain.frames > 0 && (chain.frames >= kFramesThatMarkABoundary || chain.end == available)) {
+        resume_at(search_from_ + candidate_);
+        return true;
+      }
+      ++candidate_;
+    }
+  }
+
+  void resume_at(uint64_t position) {
+    const uint64_t skipped = position - search_from_;
+    notes_.push_back(search_after_.empty()
+                         ? fmt::format("skipped {} bytes before the first frame boundary (mid-stream start)", skipped)
+                         : fmt::format("resumed {} bytes after the {}", skipped, search_after_));
+    state_ = State::Framing;
+    kept_from_ = frame_start_ = position;
+  }
+
+  void no_boundary() {
+    if (search_after_.empty())
+      throw InputError(fmt::format("{}: no '{}' frame boundary found ({})", where_, framing_.name, first_run_problem_));
+    state_ = State::Dropping;
+    dropping_from_ = search_from_;
+    kept_from_ = frame_start_ = collected_;
+  }
+
+  // The stretch since the last gap ends: at a gap, or at the end of the stream.
+  void end_run(bool stream_ended) {
+    if (stream_ended && collected_ == 0) throw InputError(fmt::format("{}: carries no payload bytes", where_));
+    advance(true);
+    if (state_ == State::Framing && starts_mid_frame()) {
+      first_run_problem_ = "no complete frame";
+      if (!resync_) throw InputError(mid_frame_start(first_run_problem_));
+      search(0, "");
+      advance(true);
+    }
+    if (state_ == State::Framing && stream_ended) trailing_ = collected_ - kept_from_;
+    if (state_ == State::Dropping)
+      notes_.push_back(fmt::format("dropped {} bytes after the {}: no frame boundary found", collected_ - dropping_from_,
+                                   search_after_));
+    if (stream_ended) state_ = State::Done;
+    // What the run left incomplete is never kept.
+    kept_from_ = frame_start_ = collected_;
+    release_consumed();
+  }
+
+  // The current frame's pieces, from the collected segments that overlap it.
+  void take_pieces() {
+    pieces_.clear();
+    while (!collected_pieces_.empty()) {
+      const CollectedPiece& c = collected_pieces_.front();
+      const uint64_t end = c.position + c.length;
+      if (c.position >= current_.end) break;
+      if (end > current_.begin) {
+        const uint64_t from = std::max(c.position, current_.begin), to = std::min(end, current_.end);
+        pieces_.push_back({uint32_t(to - from), c.time_ns, c.segment});
+        if (!has_kept_segment_ || c.segment != last_kept_segment_) ++kept_segments_;
+        has_kept_segment_ = true;
+        last_kept_segment_ = c.segment;
+      }
+      if (end > current_.end) break;
+      collected_pieces_.pop_front();
+    }
+  }
+
+  // Forgets what no frame can use any more, in large steps so each byte moves O(1) times.
+  void release_consumed() {
+    uint64_t needed = std::max(buffer_begin_, ready_.empty() ? kept_from_ : std::min(kept_from_, ready_.front().begin));
+    while (!collected_pieces_.empty() &&
+           collected_pieces_.front().position + collected_pieces_.front().length <= needed)
+      collected_pieces_.pop_front();
+    const uint64_t dead = needed - buffer_begin_;
+    if (dead >= (64 << 10) && dead * 2 >= buffer_.size()) {
+      buffer_.erase(buffer_.begin(), buffer_.begin() + long(dead));
+      buffer_begin_ = needed;
+    }
+  }
+
+  const CaptureSource& source_;
+  const Framing& framing_;
+  const Framing unframed_;
+  const CaptureDirection direction_;
+  const bool resync_;
+  const std::string where_;
+  TcpSegmentReader segments_;
+  NullSink others_;
+  FlowTable table_;
+  bool file_read_ = false, table_finished_ = false;
+
+  State state_ = State::Framing;
+  uint64_t run_ = 0, frames_in_run_ = 0;
+  uint64_t collected_ = 0;
+  bool capped_ = false;
+  uint64_t frame_start_;     // where the next frame's prefix starts
+  uint64_t kept_from_ = 0;   // where the next kept range starts: the stream's start, then frame ends
+  uint64_t search_from_ = 0, candidate_ = 0, dropping_from_ = 0;
+  std::string search_after_, first_run_problem_;
+
+  std::vector<uint8_t> buffer_;  // collected bytes from buffer_begin_ on
+  uint64_t buffer_begin_ = 0;
+  std::deque<CollectedPiece> collected_pieces_;
+  uint64_t segments_collected_ = 0;
+  int64_t last_time_ns_ = 0;
+  std::deque<Range> ready_;  // kept frames not yet handed out
+  Range current_;
+  std::vector<KeptPiece> pieces_;
+
+  uint64_t kept_bytes_ = 0, kept_segments_ = 0, trailing_ = 0;
+  uint64_t last_kept_segment_ = 0;
+  bool has_kept_segment_ = false;
+  std::vector<std::string> notes_;
 };
 
-// The file bounds what reading it can hold: refused, with the figures, before the
+CaptureKeptFrames::CaptureKeptFrames(const Scenario& scenario, const Framing& framing,
+                                     const CaptureDirection& direction)
+    : reader_(std::make_unique<Reader>(scenario, framing, direction)) {}
+CaptureKeptFrames::~CaptureKeptFrames() = default;
+bool CaptureKeptFrames::next() { return reader_->next(); }
+std::span<const uint8_t> CaptureKeptFrames::bytes() const { return reader_->bytes(); }
+const std::vector<KeptPiece>& CaptureKeptFrames::pieces() const { return reader_->pieces(); }
+std::string CaptureKeptFrames::description() { return reader_->description(); }
+
+namespace {
+
+// Feeds the selected direction, up to its first gap, to a framing resolver.
+class FirstRunSink final : public StreamSink {
+ public:
+  explicit FirstRunSink(StreamFramingResolver& resolver) : resolver_(resolver) {}
+  void on_data(uint64_t, std::span<const uint8_t> data, int64_t, uint64_t) override {
+    if (!cut_) resolver_.feed(data);
+  }
+  void on_gap(uint64_t, uint64_t, uint64_t) override { cut_ = true; }
+
+ private:
+  StreamFramingResolver& resolver_;
+  bool cut_ = false;
+};
+
+// A held stream's file bounds what it can hold: refused, with the figures, before the
 // first packet is read.
 void check_capture_reading(const Scenario& scenario) {
   const uint64_t file_bytes = regular_file_size(scenario.source.capture.path, "capture");
@@ -215,97 +484,40 @@ void check_capture_reading(const Scenario& scenario) {
 
 Framing resolve_capture_framing(const Scenario& scenario) {
   const CaptureSource& source = scenario.source.capture;
-  check_capture_reading(scenario);
-  auto extracted = extract(source);
-  const Run& first = extracted->sink.runs.front();
-  const auto stream = std::span<const uint8_t>(extracted->sink.bytes).subspan(first.begin, first.end - first.begin);
-  return resolve_framing(scenario.framing, stream, fmt::format("{}: {}", source.path, extracted->selected.label));
+  const CaptureDirection direction = select_capture_direction(source);
+  StreamFramingResolver resolver(scenario.framing);
+  FirstRunSink first_run(resolver);
+  NullSink others;
+  FlowTable table(source.path, limits_of(source), [&](const Flow& flow, int side) -> StreamSink* {
+    return flow.id == direction.flow_id && side == direction.direction ? static_cast<StreamSink*>(&first_run) : &others;
+  });
+  for_each_tcp_segment(source.path, source.filter, [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
+  table.finish();
+  return resolver.resolved(fmt::format("{}: {}", source.path, direction.label));
 }
 
 SourceStream capture_stream(const Scenario& scenario) {
-  const CaptureSource& source = scenario.source.capture;
   check_capture_reading(scenario);
-  auto extracted = extract(source);
-  CollectingSink& sink = extracted->sink;
-  const std::string where = fmt::format("{}: {}", source.path, extracted->selected.label);
-  const Run& first = sink.runs.front();
-  const auto first_run = std::span<const uint8_t>(sink.bytes).subspan(first.begin, first.end - first.begin);
-  const Framing framing = scenario.framing.needs_stream() ? resolve_framing(scenario.framing, first_run, where)
-                                                          : scenario.framing;
-  const bool resync = source.on_gap == CaptureSource::OnGap::Resync;
-  std::vector<std::string> notes;
-  std::vector<KeptRange> kept;
-
-  // Where each run's kept part ends: a run followed by a gap ends at its last complete
-  // frame, so the next run's frames follow on directly.
-  auto kept_end = [&](size_t index, uint64_t start, uint64_t last_frame_end) {
-    const Run& run = sink.runs[index];
-    return index + 1 == sink.runs.size() ? run.end : run.begin + std::max(start, last_frame_end);
-  };
-
-  // The first run frames from its start (after the preamble), unless the capture
-  // started mid-frame and the scenario lets the replay resume at a boundary.
-  FrameScanner scanner(framing);
-  std::vector<uint64_t> ends;
-  scanner.feed(first_run, ends);
-  if (!scanner.malformed() && !ends.empty()) {
-    kept.push_back({first.begin, kept_end(0, 0, ends.back())});
-  } else {
-    const std::string problem = scanner.malformed()
-                                    ? fmt::format("malformed prefix at stream offset {}", scanner.malformed_at())
-                                    : "no complete frame";
-    if (!resync)
-      throw InputError(fmt::format("{}: the stream does not start with a '{}' frame ({}); a capture that starts "
-                                   "mid-frame needs on_gap: resync",
-                                   where, framing.name, problem));
-    auto boundary = find_frame_boundary(framing, first_run);
-    if (!boundary)
-      throw InputError(fmt::format("{}: no '{}' frame boundary found ({})", where, framing.name, problem));
-    kept.push_back({first.begin + boundary->start, kept_end(0, boundary->start, boundary->chain.end)});
-    notes.push_back(fmt::format("skipped {} bytes before the first frame boundary (mid-stream start)", boundary->start));
-  }
-
-  for (size_t i = 1; i < sink.runs.size(); ++i) {
-    const Run& run = sink.runs[i];
-    if (!resync) {
-      notes.push_back(fmt::format("stopped at the {}", gap_text(run)));
-      break;
-    }
-    const auto bytes = std::span<const uint8_t>(sink.bytes).subspan(run.begin, run.end - run.begin);
-    auto boundary = find_frame_boundary(framing, bytes);
-    if (!boundary) {
-      notes.push_back(fmt::format("dropped {} bytes after the {}: no frame boundary found", bytes.size(), gap_text(run)));
-      continue;
-    }
-    kept.push_back({run.begin + boundary->start, kept_end(i, boundary->start, boundary->chain.end)});
-    notes.push_back(fmt::format("resumed {} bytes after the {}", boundary->start, gap_text(run)));
-  }
-  if (sink.capped) notes.push_back(fmt::format("cut at max_stream_bytes {}", source.max_stream_bytes));
-
+  const Framing framing = scenario.framing.needs_stream() ? resolve_capture_framing(scenario) : scenario.framing;
+  CaptureKeptFrames frames(scenario, framing, select_capture_direction(scenario.source.capture));
   SourceStream out;
-  int64_t first_time = -1;
-  size_t k = 0;
-  for (const KeptRange& range : kept) {
-    const uint64_t shift = out.bytes.size();
-    out.bytes.insert(out.bytes.end(), sink.bytes.begin() + range.begin, sink.bytes.begin() + range.end);
-    while (k < sink.segments.size() && sink.segments[k].offset + sink.segments[k].length <= range.begin) ++k;
-    for (size_t j = k; j < sink.segments.size() && sink.segments[j].offset < range.end; ++j) {
-      const SourceSegment& s = sink.segments[j];
-      const uint64_t from = std::max(s.offset, range.begin), to = std::min(s.offset + s.length, range.end);
-      if (first_time < 0) first_time = s.time_ns;
-      out.segments.push_back({shift + from - range.begin, uint32_t(to - from), s.time_ns - first_time});
+  uint64_t last_segment = 0;
+  int64_t first_time = 0;
+  while (frames.next()) {
+    uint64_t offset = out.bytes.size();
+    for (const KeptPiece& piece : frames.pieces()) {
+      if (out.segments.empty()) first_time = piece.time_ns;
+      if (!out.segments.empty() && piece.segment == last_segment)
+        out.segments.back().length += piece.length;
+      else
+        out.segments.push_back({offset, piece.length, piece.time_ns - first_time});
+      last_segment = piece.segment;
+      offset += piece.length;
     }
+    const std::span<const uint8_t> bytes = frames.bytes();
+    out.bytes.insert(out.bytes.end(), bytes.begin(), bytes.end());
   }
-  const DirectionStats& st = extracted->stats;
-  if (st.retransmitted_segments) notes.push_back(fmt::format("{} retransmitted segments", st.retransmitted_segments));
-  if (st.conflicting_bytes)
-    notes.push_back(fmt::format("{} overlapping bytes disagreed, first copy kept (first at packet {})", st.conflicting_bytes,
-                                st.first_conflict_packet));
-  if (!st.syn) notes.push_back("no SYN: the capture starts mid-stream");
-  out.description = fmt::format("capture {}: {}, {} bytes in {} segments{}{}",
-                                std::filesystem::path(source.path).filename().string(), extracted->selected.label,
-                                out.bytes.size(), out.segments.size(), notes.empty() ? "" : "; ",
-                                fmt::join(notes, "; "));
+  out.description = frames.description();
   return out;
 }
 

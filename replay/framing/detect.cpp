@@ -246,14 +246,39 @@ FramingDetector::Verdict FramingDetector::verdict(bool cut_short) const {
   return v;
 }
 
-Framing resolve_framing(const Framing& framing, std::span<const uint8_t> stream, const std::string& where) {
-  if (!framing.is_auto()) return resolve_preamble(framing, stream);
-  FramingDetector detector;
-  detector.feed_segment(stream);
-  detector.finish();
-  FramingDetector::Verdict v = detector.verdict();
+StreamFramingResolver::StreamFramingResolver(const Framing& framing) : framing_(framing) {
+  if (framing.is_auto()) detector_ = std::make_unique<FramingDetector>();
+}
+
+void StreamFramingResolver::feed(std::span<const uint8_t> bytes) {
+  if (detector_) {
+    detector_->feed_segment(bytes);
+    return;
+  }
+  if (head_.size() >= head_wanted_) return;
+  const size_t before = head_.size();
+  head_.insert(head_.end(), bytes.begin(), bytes.begin() + long(std::min<uint64_t>(bytes.size(), head_wanted_ - before)));
+  if (before < kPreambleProbeBytes && head_.size() >= kPreambleProbeBytes) {
+    if (auto length = preamble_length(framing_, std::span(head_).first(kPreambleProbeBytes), false))
+      head_wanted_ = std::max<uint64_t>(head_wanted_, *length);
+    // The bytes of this piece past the probe may belong to the preamble too.
+    const size_t taken = head_.size() - before;
+    if (taken < bytes.size()) feed(bytes.subspan(taken));
+  }
+}
+
+Framing StreamFramingResolver::resolved(const std::string& where) {
+  if (!detector_) return resolve_preamble(framing_, head_);
+  detector_->finish();
+  FramingDetector::Verdict v = detector_->verdict();
   if (!v.winner) throw InputError(fmt::format("{}: framing auto: {}", where, v.explanation));
   return v.winner->resolved();
+}
+
+Framing resolve_framing(const Framing& framing, std::span<const uint8_t> stream, const std::string& where) {
+  StreamFramingResolver resolver(framing);
+  resolver.feed(stream);
+  return resolver.resolved(where);
 }
 
 }  // namespace rcvq

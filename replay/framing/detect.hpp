@@ -102,8 +102,25 @@ class FramingDetector {
   std::vector<std::vector<std::string>> same_spec_names_;  // presets identical to a trial's
 };
 
-// `framing` resolved against a whole stream: auto picks a preset, rules pick a preamble.
-// Throws InputError starting with `where` when auto finds no preset.
+// `framing` resolved against a stream fed to it in pieces, in order: auto picks the
+// preset that frames all of it, preamble rules keep only the leading bytes they read.
+// Memory stays constant whatever the stream size.
+class StreamFramingResolver {
+ public:
+  explicit StreamFramingResolver(const Framing& framing);
+  void feed(std::span<const uint8_t> bytes);
+  // At the end of the stream. Throws InputError starting with `where` when auto finds
+  // no preset, or when the stream is shorter than its preamble.
+  Framing resolved(const std::string& where);
+
+ private:
+  const Framing& framing_;
+  std::unique_ptr<FramingDetector> detector_;  // for auto
+  std::vector<uint8_t> head_;
+  uint64_t head_wanted_ = kPreambleProbeBytes;  // grows to the preamble once it is known
+};
+
+// `framing` resolved against a whole stream.
 Framing resolve_framing(const Framing& framing, std::span<const uint8_t> stream,
                         const std::string& where);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/capture_stream.hpp"
 #include "scenario/scenario.hpp"
 #include "source/source_stream.hpp"
 
@@ -55,10 +56,12 @@ constexpr uint64_t kTimelineFrames = 8;
 
 // What a streamed plan keeps instead of its stream, segments and frames: the totals and
 // the stretch the report's timeline shows. The sender regenerates the plan frame by
-// frame from the scenario (SyntheticPlanWalk) as it sends.
+// frame from the scenario (a PlanWalk) as it sends.
 struct StreamedPlan {
   const Scenario* scenario = nullptr;  // planned from; outlives the plan
-  uint64_t stream_bytes = 0, frames = 0, segments = 0;
+  std::optional<CaptureDirection> capture;  // the direction a capture source replays
+  std::optional<uint64_t> stream_hash;      // when planning read the bytes anyway
+  uint64_t stream_bytes = 0, frames = 0, segments = 0, largest_frame_bytes = 0;
   int64_t duration_ns = 0;
   uint64_t first_measured_segment = 0;
   int64_t first_measured_due_ns = 0, last_due_ns = 0;

@@ -193,22 +193,22 @@ void print_streamed_rows(std::ostream& out, const Scenario& sc, const ReplayPlan
   auto append_gap = [&](std::string& rows, uint64_t index, uint64_t total) {
     if (index == head && total > head + tail) rows += fmt::format("{:>8}\n", fmt::format("... {} more", total - head - tail));
   };
-  SyntheticPlanWalk walk(sc);
-  while (walk.next()) {
-    const PlannedFrame& f = walk.frame();
-    for (size_t k = 0; k < walk.segments().size(); ++k) {
-      const uint64_t index = walk.first_segment() + k;
+  const std::unique_ptr<PlanWalk> walk = walk_plan(s);
+  while (walk->next()) {
+    const PlannedFrame& f = walk->frame();
+    for (size_t k = 0; k < walk->segments().size(); ++k) {
+      const uint64_t index = walk->first_segment() + k;
       append_gap(segment_rows, index, s.segments);
       if (!shown(index, s.segments)) continue;
       std::ostringstream row;
-      print_segment_row(row, index, walk.segments()[k],
-                        index < f.first_segment ? "preamble" : fmt::format("{}", walk.frame_index()));
+      print_segment_row(row, index, walk->segments()[k],
+                        index < f.first_segment ? "preamble" : fmt::format("{}", walk->frame_index()));
       segment_rows += row.str();
     }
-    append_gap(frame_rows, walk.frame_index(), s.frames);
-    if (!shown(walk.frame_index(), s.frames)) continue;
+    append_gap(frame_rows, walk->frame_index(), s.frames);
+    if (!shown(walk->frame_index(), s.frames)) continue;
     std::ostringstream row;
-    print_frame_row(row, walk.frame_index(), f, plan.warmup_frames);
+    print_frame_row(row, walk->frame_index(), f, plan.warmup_frames);
     frame_rows += row.str();
   }
   fmt::print(out, fmt::runtime(kSegmentHeader), "segment", "offset", "bytes", "send_at_us", "frames");

@@ -130,21 +130,21 @@ class SocketReplayer : public Replayer {
     const StreamedPlan& streamed = *plan.streamed;
     const PlanExcerpt& shown = streamed.timeline;
     record.timeline_sent_ns.assign(shown.segments.size(), 0);
-    SyntheticPlanWalk walk(*streamed.scenario);
-    while (walk.next()) {
-      if (!ring.wait_for_room(walk.frame_index(), stop)) return;
-      const std::span<const uint8_t> bytes = walk.bytes();
-      const std::vector<PlannedSegment>& segments = walk.segments();
+    const std::unique_ptr<PlanWalk> walk = walk_plan(streamed);
+    while (walk->next()) {
+      if (!ring.wait_for_room(walk->frame_index(), stop)) return;
+      const std::span<const uint8_t> bytes = walk->bytes();
+      const std::vector<PlannedSegment>& segments = walk->segments();
       for (size_t k = 0; k < segments.size(); ++k) {
         const PlannedSegment& seg = segments[k];
-        const uint64_t index = walk.first_segment() + k;
+        const uint64_t index = walk->first_segment() + k;
         if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
         const int64_t sent = monotonic_ns();
         if (index >= streamed.first_measured_segment) record.lateness.record(sent - (t0_ns + seg.send_at_ns));
         if (index >= shown.first_segment && index - shown.first_segment < shown.segments.size())
           record.timeline_sent_ns[index - shown.first_segment] = sent;
         // Before the frame's last byte leaves: a receiver may complete it at once.
-        if (k + 1 == segments.size()) ring.publish(walk.frame_index(), walk.frame().due_ns, sent);
+        if (k + 1 == segments.size()) ring.publish(walk->frame_index(), walk->frame().due_ns, sent);
         for (int fd : fds_)
           if (!send_all(fd, bytes.data() + (seg.offset - segments.front().offset), seg.length, stop)) return;
       }
