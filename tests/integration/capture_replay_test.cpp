@@ -1,5 +1,5 @@
 // Every shared reference capture replayed over loopback, with its captured segment
-// sizes and re-segmented, through baseline and lowat-user: the receiver must get the
+// sizes and re-segmented (held, and streamed from the file), through baseline and lowat-user: the receiver must get the
 // selected direction's bytes intact and count exactly the frames inspect finds (and
 // inspect's counts are checked against tshark in the unit tests).
 #include <gtest/gtest.h>
@@ -50,15 +50,25 @@ TEST_P(CaptureReplay, IntactWithInspectsFrameCount) {
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing";
   const uint64_t frames = inspected_frames(path, r.side);
   ASSERT_GT(frames, 0u);
-  // As captured (gaps capped so the test stays short), then cut into 100-byte sends.
-  for (const char* cut : {"{cut: as-captured, max_gap_us: 200}", "{cut: {fixed: 100}, chunk_gap_us: 50}"}) {
-    SCOPED_TRACE(cut);
+  // As captured (gaps capped so the test stays short), then cut into 100-byte sends,
+  // held and then streamed: read from the file again as it is sent.
+  struct Variant {
+    const char* cut;
+    const char* plan;
+  };
+  for (const Variant& v : {Variant{"{cut: as-captured, max_gap_us: 200}", "held"},
+                           Variant{"{cut: {fixed: 100}, chunk_gap_us: 50}", "held"},
+                           Variant{"{cut: {fixed: 100}, chunk_gap_us: 50}", "streamed"}}) {
+    SCOPED_TRACE(std::string(v.cut) + " " + v.plan);
     const Scenario sc = parse_scenario(std::string("name: capture-replay\nsource: {capture: {path: ") + path +
-                                           ", direction: " + r.direction + "}}\nframing: auto\nsegmentation: " + cut +
+                                           ", direction: " + r.direction + "}}\nframing: auto\nsegmentation: " +
+                                           v.cut +
                                            "\ntransport: {kind: loopback}\nreceiver: {modes: [baseline, lowat-user]}\n"
-                                           "run: {repetitions: 1, warmup_frames: 0, timeout_s: 30}\n",
+                                           "run: {repetitions: 1, warmup_frames: 0, timeout_s: 30, plan: " +
+                                           v.plan + "}\n",
                                        "capture-replay.yaml");
     const RunOutcome out = run_in_memory(sc);
+    EXPECT_EQ(out.result.plan.at("storage"), v.plan);
     ASSERT_EQ(out.result.modes.size(), 2u);
     for (const ModeResult& m : out.result.modes) {
       SCOPED_TRACE(m.mode);

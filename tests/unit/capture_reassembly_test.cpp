@@ -18,51 +18,6 @@ using namespace rcvq;
 
 namespace {
 
-// Client 10.0.0.1:40000 -> server 10.0.0.2:9000; the handshake, then data segments
-// cut from `stream` at the given (offset, length) pieces, in the given order.
-struct Piece {
-  size_t offset, length;
-  Bytes override_bytes = {};  // send these instead of the stream's bytes
-};
-
-std::vector<Record> conversation(const Bytes& stream, const std::vector<Piece>& pieces, bool handshake = true,
-                                 uint32_t isn = 1000) {
-  std::vector<Record> records;
-  int64_t t = 1'000'000'000;
-  auto add = [&](Tcp tcp, bool from_client) {
-    if (!from_client) {
-      std::swap(tcp.src, tcp.dst);
-      std::swap(tcp.sport, tcp.dport);
-    }
-    records.push_back({ethernet(ip_packet(tcp), false), UINT32_MAX, UINT32_MAX, t});
-    t += 1500;
-  };
-  if (handshake) {
-    add(Tcp{.seq = isn, .flags = 0x02}, true);
-    add(Tcp{.seq = 7000, .flags = 0x12}, false);
-    add(Tcp{.seq = isn + 1, .flags = 0x10}, true);
-  }
-  for (const Piece& p : pieces) {
-    Tcp tcp{.seq = uint32_t(isn + 1 + p.offset)};
-    tcp.payload = p.override_bytes.empty() ? Bytes(stream.begin() + p.offset, stream.begin() + p.offset + p.length)
-                                           : p.override_bytes;
-    add(tcp, true);
-  }
-  return records;
-}
-
-Scenario capture_scenario(const std::string& path, const std::string& framing,
-                          CaptureSource::OnGap on_gap = CaptureSource::OnGap::Stop) {
-  Scenario sc;
-  sc.path = path;
-  sc.source.kind = Source::Kind::Capture;
-  sc.source.capture.path = path;
-  sc.source.capture.direction = FlowDirection::ClientToServer;
-  sc.source.capture.on_gap = on_gap;
-  sc.framing = framing_preset(framing);
-  return sc;
-}
-
 const DirectionReport& client_side(const InspectReport& r) { return r.flows.at(0).directions[0]; }
 
 InspectReport inspect_file(const std::string& path, const std::string& framing = "auto") {

@@ -1,4 +1,10 @@
 #include <gtest/gtest.h>
+#include <pcap/dlt.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <sstream>
 #include <thread>
@@ -8,6 +14,7 @@
 #include "plan/frame_send_ring.hpp"
 #include "plan/streamed_plan.hpp"
 #include "scenario/load.hpp"
+#include "unit/capture_pcap_builder.hpp"
 
 namespace rcvq {
 namespace {
@@ -33,28 +40,40 @@ bool same(const PlannedFrame& a, const PlannedFrame& b) {
          a.last_segment == b.last_segment && a.due_ns == b.due_ns;
 }
 
-// The walk, concatenated, is the held plan: same segments, frames and bytes.
-void expect_walk_is_the_held_plan(const std::string& yaml) {
-  SCOPED_TRACE(yaml);
-  const Scenario sc = scenario(yaml);
+// The streamed plan's walk, concatenated, is the held plan: same segments, frames and
+// bytes, and the same figures.
+void expect_walk_is_the_held_plan(const Scenario& sc) {
   const ReplayPlan whole = held(sc);
-  SyntheticPlanWalk walk(sc);
+  const ReplayPlan plan = streamed(sc);
+  ASSERT_TRUE(plan.streamed);
+  EXPECT_EQ(plan.frame_count(), whole.frame_count());
+  EXPECT_EQ(plan.segment_count(), whole.segment_count());
+  EXPECT_EQ(plan.stream_size(), whole.stream_size());
+  EXPECT_EQ(plan.duration_ns(), whole.duration_ns());
+  EXPECT_EQ(plan.measured_frames_by_segments(), whole.measured_frames_by_segments());
+  EXPECT_EQ(plan.stream_hash(), whole.stream_hash());
+  const std::unique_ptr<PlanWalk> walk = walk_plan(*plan.streamed);
   std::vector<PlannedSegment> segments;
   std::vector<PlannedFrame> frames;
   std::vector<uint8_t> bytes;
-  while (walk.next()) {
-    ASSERT_EQ(walk.first_segment(), segments.size());
-    ASSERT_EQ(walk.frame_index(), frames.size());
-    frames.push_back(walk.frame());
-    segments.insert(segments.end(), walk.segments().begin(), walk.segments().end());
-    ASSERT_EQ(walk.segments().front().offset, bytes.size());
-    bytes.insert(bytes.end(), walk.bytes().begin(), walk.bytes().end());
+  while (walk->next()) {
+    ASSERT_EQ(walk->first_segment(), segments.size());
+    ASSERT_EQ(walk->frame_index(), frames.size());
+    frames.push_back(walk->frame());
+    segments.insert(segments.end(), walk->segments().begin(), walk->segments().end());
+    ASSERT_EQ(walk->segments().front().offset, bytes.size());
+    bytes.insert(bytes.end(), walk->bytes().begin(), walk->bytes().end());
   }
   ASSERT_EQ(segments.size(), whole.segments.size());
   for (size_t i = 0; i < segments.size(); ++i) EXPECT_TRUE(same(segments[i], whole.segments[i])) << "segment " << i;
   ASSERT_EQ(frames.size(), whole.frames.size());
   for (size_t i = 0; i < frames.size(); ++i) EXPECT_TRUE(same(frames[i], whole.frames[i])) << "frame " << i;
   EXPECT_TRUE(bytes == whole.stream);
+}
+
+void expect_walk_is_the_held_plan(const std::string& yaml) {
+  SCOPED_TRACE(yaml);
+  expect_walk_is_the_held_plan(scenario(yaml));
 }
 
 TEST(StreamedPlan, WalkIsTheHeldPlanForEveryPerFrameCut) {
@@ -140,6 +159,112 @@ TEST(StreamedPlan, PrinterShowsTheFirstAndLastRowsOfAHugePlanWithoutHoldingIt) {
   EXPECT_NE(text.find("... 999996 more"), std::string::npos) << text;
   EXPECT_NE(text.find(" 1999999   4007997996     2004"), std::string::npos) << text;
   EXPECT_NE(text.find("  999999   4007995992   4008000000"), std::string::npos) << text;
+}
+
+TEST(StreamedPlan, CaptureWalkIsTheHeldPlanForEverySharedCapture) {
+  const std::string dir = std::string(RCVQ_SHARED_DIR) + "/pcaps/";
+  for (const char* file : {"dns-tcp-two-queries-one-segment.pcap", "grpc-h2-service-name.pcap",
+                           "grpc-h2-segmented-midstream.pcap", "kafka-produce-v7.pcap", "mongo-opquery-opmsg.pcap",
+                           "mysql-caching-sha2-nsec.pcapng", "pgsql-extended-midstream-port8000.pcap", "tls-rawip.pcap"})
+    for (const char* cut : {"{cut: whole, frame_gap_us: 3}", "{cut: {chunks: 3}, chunk_gap_us: 2}",
+                            "{cut: {random: {min: 1, max: 40}}, chunk_gap_us: 1}"}) {
+      const std::string yaml = "source: {capture: {path: " + dir + file + ", on_gap: resync}}\nframing: auto\n" +
+                               "segmentation: " + cut + "\n";
+      SCOPED_TRACE(yaml);
+      const Scenario sc = scenario(yaml);
+      expect_walk_is_the_held_plan(sc);
+      EXPECT_EQ(streamed(sc).source_description, held(sc).source_description + " (streamed)");
+    }
+}
+
+// Crafted captures whose gaps, mid-frame start, trailing bytes and cap each decide what
+// is kept: streamed and held keep the same, and say so alike.
+TEST(StreamedPlan, CaptureGapsMidStreamStartsAndCapsKeepWhatTheHeldPlanKeeps) {
+  using namespace capture_test;
+  const Bytes stream = kafka_frames(8, 96);  // frames of 100 bytes
+  struct Case {
+    const char* name;
+    std::vector<Piece> pieces;
+    bool handshake;
+    CaptureSource::OnGap on_gap;
+    uint64_t max_stream_bytes;
+    const char* note;  // in the description
+  };
+  using enum CaptureSource::OnGap;
+  const Case cases[] = {
+      {"gap-stop", {{0, 150}, {250, 150}, {400, 400}}, true, Stop, 1 << 20, "stopped at the gap of 100 bytes"},
+      {"gap-resync", {{0, 150}, {250, 150}, {400, 400}}, true, Resync, 1 << 20, "resumed 50 bytes after the gap"},
+      {"mid-stream", {{30, 170}, {200, 600}}, false, Resync, 1 << 20, "skipped 70 bytes before the first frame"},
+      {"trailing", {{0, 250}}, true, Stop, 1 << 20, "50 trailing bytes of an incomplete frame dropped"},
+      {"capped", {{0, 400}, {400, 400}}, true, Stop, 550, "cut at max_stream_bytes 550"},
+      {"no-boundary", {{0, 200}, {230, 40}, {400, 400}}, true, Resync, 1 << 20, "dropped 40 bytes after the gap"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = write_temp(std::string("streamed-") + c.name + ".pcap",
+                                        pcap_file(DLT_EN10MB, conversation(stream, c.pieces, c.handshake)));
+    Scenario sc = capture_scenario(path, "kafka", c.on_gap);
+    sc.source.capture.max_stream_bytes = c.max_stream_bytes;
+    expect_walk_is_the_held_plan(sc);
+    const ReplayPlan plan = streamed(sc);
+    EXPECT_NE(plan.source_description.find(c.note), std::string::npos) << plan.source_description;
+    std::remove(path.c_str());
+  }
+}
+
+// Peak memory of walking a capture's streamed plan against holding it, each in a child
+// of its own: the held plan grows with the file, the walk by one frame and its buffers.
+TEST(StreamedPlan, CaptureWalkMemoryDoesNotGrowWithTheFile) {
+  using namespace capture_test;
+  constexpr size_t kFrames = 12000, kBody = 4000;  // a 49 MB stream
+  const Bytes stream = kafka_frames(kFrames, kBody);
+  std::vector<Piece> pieces;
+  for (size_t offset = 0; offset < stream.size(); offset += 1448) pieces.push_back({offset, std::min<size_t>(1448, stream.size() - offset)});
+  const std::string path = write_temp("streamed-memory.pcap", pcap_file(DLT_EN10MB, conversation(stream, pieces)));
+  auto growth_kb = [&](bool walk) {
+    int out[2];
+    EXPECT_EQ(pipe(out), 0);
+    const pid_t child = fork();
+    if (child == 0) {
+      long before = 0, after = 0;
+      auto hwm = [] {
+        std::ifstream status("/proc/self/status");
+        for (std::string line; std::getline(status, line);)
+          if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+        return 0L;
+      };
+      before = hwm();
+      Scenario sc = capture_scenario(path, "kafka");
+      sc.segmentation.kind = Segmentation::Kind::Fixed;
+      sc.segmentation.fixed = 1000;
+      sc.run.max_memory_mb = 4096;
+      uint64_t frames = 0;
+      if (walk) {
+        sc.run.plan = RunOptions::PlanStorage::Streamed;
+        const ReplayPlan plan = make_plan(sc, false);
+        const std::unique_ptr<PlanWalk> w = walk_plan(*plan.streamed);
+        while (w->next()) frames += w->bytes().size() > 0;
+      } else {
+        frames = held(sc).frame_count();
+      }
+      after = hwm();
+      const long result[2] = {after - before, long(frames)};
+      _exit(write(out[1], result, sizeof result) == sizeof result ? 0 : 1);
+    }
+    close(out[1]);
+    long result[2] = {-1, -1};
+    EXPECT_EQ(read(out[0], result, sizeof result), ssize_t(sizeof result));
+    close(out[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_EQ(result[1], long(kFrames));
+    return result[0];
+  };
+  const long held_kb = growth_kb(false), walked_kb = growth_kb(true);
+  std::remove(path.c_str());
+  EXPECT_GT(held_kb, long(stream.size() / 1024)) << "the held plan holds the stream";
+  EXPECT_LT(walked_kb, 8 * 1024) << "held grew " << held_kb << " KB";
+  std::printf("peak memory growth: held %ld KB, streamed %ld KB\n", held_kb, walked_kb);
 }
 
 TEST(FrameSendRing, EntriesReachTheReceiverAndAreCheckedForTheFrameTheyHold) {

@@ -7,11 +7,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <pcap/pcap.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
@@ -343,10 +345,12 @@ BookkeepingCost bookkeeping_cost(uint32_t frame_bytes) {
   return c;
 }
 
-RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames) {
-  ScratchDir scratch;
+namespace {
+
+// Peak RSS of `rcvqbench run` on the scenario `yaml`, written into `scratch`.
+RssRun peak_rss_of(const std::string& rcvqbench, const ScratchDir& scratch, const std::string& yaml) {
   const std::string scenario = (scratch.path / "rss.yaml").string();
-  std::ofstream(scenario) << bulk_yaml(Transport::Kind::Loopback, frames);
+  std::ofstream(scenario) << yaml;
   const std::string log = (scratch.path / "run.txt").string(), peak = (scratch.path / "peak_kb").string();
   const std::string results = (scratch.path / "results").string();
   // Through GNU time, which forks: a child spawned from this process would inherit its
@@ -354,10 +358,84 @@ RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames) {
   Child run({"/usr/bin/time", "-f", "%M", "-o", peak, rcvqbench, "run", scenario, "--results-dir", results, "--quiet"},
             log);
   const int status = run.wait();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw RunError(fmt::format("{} run of {} frames failed: {}", rcvqbench, frames, slurp(log)));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw RunError(fmt::format("{} run failed: {}", rcvqbench, slurp(log)));
   const nlohmann::json result = nlohmann::json::parse(slurp(results + "/run.json"));
   return {std::stoll(slurp(peak)), result["plan"]["storage"].get<std::string>()};
+}
+
+// One IPv4 TCP connection over Ethernet, client to server: the handshake, then `frames`
+// kafka frames of kBulkFrameBytes in 1448-byte segments, each packet 1 us after the one
+// before. Written a packet at a time: the file may be larger than this process may hold.
+void write_bulk_capture(const std::string& path, uint64_t frames) {
+  constexpr uint32_t kMss = 1448, kIsn = 1000;
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* out = pcap_dump_open(dead, path.c_str());
+  if (!out) throw RunError(fmt::format("{}: {}", path, pcap_geterr(dead)));
+  std::vector<uint8_t> packet;
+  int64_t time_us = 0;
+  auto put = [&](bool from_client, uint32_t seq, uint8_t flags, uint64_t stream_offset, uint32_t length) {
+    packet.assign(54, 0);
+    packet[12] = 0x08;                                                  // IPv4
+    packet[14] = 0x45;
+    const uint16_t ip_length = htons(uint16_t(40 + length));
+    std::memcpy(&packet[16], &ip_length, 2);
+    packet[22] = 64;
+    packet[23] = 6;                                                     // TCP
+    const uint8_t client[4] = {10, 0, 0, 1}, server[4] = {10, 0, 0, 2};
+    std::memcpy(&packet[26], from_client ? client : server, 4);
+    std::memcpy(&packet[30], from_client ? server : client, 4);
+    const uint16_t client_port = htons(40000), server_port = htons(9092);
+    std::memcpy(&packet[34], from_client ? &client_port : &server_port, 2);
+    std::memcpy(&packet[36], from_client ? &server_port : &client_port, 2);
+    const uint32_t seq_be = htonl(seq);
+    std::memcpy(&packet[38], &seq_be, 4);
+    packet[46] = 0x50;
+    packet[47] = flags;
+    packet[48] = 0xff;
+    for (uint64_t o = stream_offset; o < stream_offset + length; ++o) {
+      const uint64_t at = o % kBulkFrameBytes;
+      packet.push_back(at < 4 ? uint8_t((kBulkFrameBytes - 4) >> (8 * (3 - at))) : uint8_t(o * 31 + o / kBulkFrameBytes));
+    }
+    pcap_pkthdr header{};
+    header.ts.tv_sec = time_us / 1'000'000;
+    header.ts.tv_usec = time_us % 1'000'000;
+    header.caplen = header.len = uint32_t(packet.size());
+    pcap_dump(reinterpret_cast<u_char*>(out), &header, packet.data());
+    ++time_us;
+  };
+  put(true, kIsn, 0x02, 0, 0);
+  put(false, 7000, 0x12, 0, 0);
+  put(true, kIsn + 1, 0x10, 0, 0);
+  const uint64_t stream_bytes = frames * kBulkFrameBytes;
+  for (uint64_t offset = 0; offset < stream_bytes; offset += kMss)
+    put(true, uint32_t(kIsn + 1 + offset), 0x18, offset, uint32_t(std::min<uint64_t>(kMss, stream_bytes - offset)));
+  pcap_dump_close(out);
+  pcap_close(dead);
+}
+
+}  // namespace
+
+RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames) {
+  ScratchDir scratch;
+  return peak_rss_of(rcvqbench, scratch, bulk_yaml(Transport::Kind::Loopback, frames));
+}
+
+RssRun peak_rss_of_capture_run(const std::string& rcvqbench, uint64_t frames) {
+  ScratchDir scratch;
+  const std::string capture = (scratch.path / "bulk.pcap").string();
+  write_bulk_capture(capture, frames);
+  RssRun run = peak_rss_of(rcvqbench, scratch, fmt::format(R"(
+name: bench-capture
+source: {{capture: {{path: {}}}}}
+framing: kafka
+segmentation: {{cut: whole}}
+transport: {{kind: loopback}}
+receiver: {{modes: [baseline], read_size: {}}}
+run: {{repetitions: 1, warmup_frames: {}, timeout_s: 120}}
+)",
+                                                     capture, kBulkFrameBytes, frames / 10));
+  run.capture_bytes = fs::file_size(capture);
+  return run;
 }
 
 std::string rcvqbench_beside_this_binary() {

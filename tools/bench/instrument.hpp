@@ -54,8 +54,12 @@ BookkeepingCost bookkeeping_cost(uint32_t frame_bytes);
 struct RssRun {
   int64_t peak_kb = 0;
   std::string storage;
+  uint64_t capture_bytes = 0;  // the capture's file size, when it replayed one
 };
 RssRun peak_rss_of_run(const std::string& rcvqbench, uint64_t frames);
+// The same for a capture of `frames` such frames in 1448-byte segments (kafka framing,
+// cut whole), written for the run and read back by it.
+RssRun peak_rss_of_capture_run(const std::string& rcvqbench, uint64_t frames);
 
 // The rcvqbench binary built beside the running executable.
 std::string rcvqbench_beside_this_binary();
