@@ -6,27 +6,12 @@
 #include <sstream>
 
 #include "common/errors.hpp"
-#include "plan/per_frame_schedule.hpp"
+#include "plan/schedule.hpp"
 #include "plan/plan.hpp"
 #include "plan/streamed_plan.hpp"
 
 namespace rcvq {
 namespace {
-
-// Send times are int64 ns from the replay start, to which the runner adds the start
-// time and a timeout: past 2^62 ns (146 years) a schedule can neither run nor be added
-// to without overflowing into negative times.
-constexpr double kMaxSendAtNs = double(int64_t(1) << 62);
-
-// The send time `gap_ns` after `t`; bad input naming `key` when past kMaxSendAtNs.
-int64_t send_time_after(const Scenario& sc, int64_t t, double gap_ns, const char* key) {
-  const double at = double(t) + gap_ns;
-  if (at > kMaxSendAtNs)
-    throw InputError(fmt::format("{}: {} puts a send {:.3g} s after the replay start, past the 2^62 ns (146 years) "
-                                 "a replay can schedule",
-                                 sc.path, key, at / 1e9));
-  return t + int64_t(gap_ns);
-}
 
 void plan_per_frame(const Scenario& sc, ReplayPlan& plan) {
   PerFrameSchedule schedule(sc);
@@ -39,18 +24,11 @@ void plan_per_frame(const Scenario& sc, ReplayPlan& plan) {
 }
 
 void plan_as_captured(const Scenario& sc, const SourceStream& src, ReplayPlan& plan) {
-  const Segmentation& seg = sc.segmentation;
-  int64_t t = 0;
-  int64_t previous_ts = src.segments.empty() ? 0 : src.segments.front().time_ns;
+  CapturedSchedule schedule(sc);
   for (const SourceSegment& s : src.segments) {
     if (s.offset >= plan.stream.size()) break;
-    double gap = double(std::max<int64_t>(0, s.time_ns - previous_ts)) * seg.time_scale;
-    if (seg.max_gap_us) gap = std::min(gap, double(seg.max_gap_us) * 1000);
-    if (!plan.segments.empty())
-      t = send_time_after(sc, t, gap, "segmentation.time_scale times the capture's gaps (max_gap_us caps them)");
-    previous_ts = s.time_ns;
-    uint32_t len = uint32_t(std::min<uint64_t>(s.length, plan.stream.size() - s.offset));
-    plan.segments.push_back({s.offset, len, t, kSegNone});
+    const uint32_t len = uint32_t(std::min<uint64_t>(s.length, plan.stream.size() - s.offset));
+    plan.segments.push_back({s.offset, len, schedule.next(s.time_ns), kSegNone});
   }
   // Map each frame to the captured segments holding its first and last bytes.
   size_t k = 0;
@@ -183,9 +161,10 @@ void print_held_rows(std::ostream& out, const ReplayPlan& plan, size_t max_rows)
   if (plan.frames.size() > max_rows) print_more(out, plan.frames.size() - max_rows);
 }
 
-// A streamed plan's first and last rows, walked again: the plan is never held. Each of
-// a per-frame plan's segments carries one frame (or the preamble).
-void print_streamed_rows(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, size_t max_rows) {
+// A streamed plan's first and last rows, walked again: the plan is never held. A step's
+// segments carry its first frame (or the preamble before it); its last one also every
+// frame it completes, and the start of the next when it runs past the last of those.
+void print_streamed_rows(std::ostream& out, const ReplayPlan& plan, size_t max_rows) {
   const StreamedPlan& s = *plan.streamed;
   const uint64_t head = max_rows, tail = std::min<uint64_t>(max_rows, kStreamedTailRows);
   auto shown = [&](uint64_t index, uint64_t total) { return index < head || index + tail >= total; };
@@ -195,21 +174,32 @@ void print_streamed_rows(std::ostream& out, const Scenario& sc, const ReplayPlan
   };
   const std::unique_ptr<PlanWalk> walk = walk_plan(s);
   while (walk->next()) {
-    const PlannedFrame& f = walk->frame();
-    for (size_t k = 0; k < walk->segments().size(); ++k) {
+    const std::vector<PlannedSegment>& segments = walk->segments();
+    const std::vector<PlannedFrame>& frames = walk->frames();
+    for (size_t k = 0; k < segments.size(); ++k) {
       const uint64_t index = walk->first_segment() + k;
       append_gap(segment_rows, index, s.segments);
       if (!shown(index, s.segments)) continue;
+      const PlannedSegment& seg = segments[k];
+      uint64_t last = walk->first_frame();
+      if (k + 1 == segments.size())
+        last += frames.size() - 1 + (seg.offset + seg.length > frames.back().end ? 1 : 0);
+      const std::string carried = seg.offset + seg.length <= frames.front().start ? "preamble"
+                                  : last == walk->first_frame()
+                                      ? fmt::format("{}", last)
+                                      : fmt::format("{}-{}", walk->first_frame(), last);
       std::ostringstream row;
-      print_segment_row(row, index, walk->segments()[k],
-                        index < f.first_segment ? "preamble" : fmt::format("{}", walk->frame_index()));
+      print_segment_row(row, index, seg, carried);
       segment_rows += row.str();
     }
-    append_gap(frame_rows, walk->frame_index(), s.frames);
-    if (!shown(walk->frame_index(), s.frames)) continue;
-    std::ostringstream row;
-    print_frame_row(row, walk->frame_index(), f, plan.warmup_frames);
-    frame_rows += row.str();
+    for (size_t j = 0; j < frames.size(); ++j) {
+      const uint64_t index = walk->first_frame() + j;
+      append_gap(frame_rows, index, s.frames);
+      if (!shown(index, s.frames)) continue;
+      std::ostringstream row;
+      print_frame_row(row, index, frames[j], plan.warmup_frames);
+      frame_rows += row.str();
+    }
   }
   fmt::print(out, fmt::runtime(kSegmentHeader), "segment", "offset", "bytes", "send_at_us", "frames");
   out << segment_rows;
@@ -226,7 +216,7 @@ void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, s
              plan.preamble_bytes ? fmt::format(", preamble {} B", plan.preamble_bytes) : "");
   fmt::print(out, "stream     {} bytes, {} frames ({} warm-up), {} segments{}\n", plan.stream_size(),
              plan.frame_count(), plan.warmup_frames, plan.segment_count(),
-             plan.streamed ? ", streamed (generated as it is sent, never held)" : "");
+             plan.streamed ? ", streamed (produced as it is sent, never held)" : "");
   fmt::print(out, "cut        {}, {:.2f} segments/frame planned, duration {:.3f} ms\n",
              describe_cut(sc.segmentation), plan.planned_segments_per_frame(),
              double(plan.duration_ns()) / 1e6);
@@ -243,7 +233,7 @@ void print_plan(std::ostream& out, const Scenario& sc, const ReplayPlan& plan, s
                                            fx.drop.start, fx.retransmit_after_us) : "",
                fx.gaps_us.empty() ? "" : fmt::format(", gaps_us [{}]", fmt::join(fx.gaps_us, ", ")));
   if (plan.streamed)
-    print_streamed_rows(out, sc, plan, max_rows);
+    print_streamed_rows(out, plan, max_rows);
   else
     print_held_rows(out, plan, max_rows);
 }

@@ -132,7 +132,8 @@ class SocketReplayer : public Replayer {
     record.timeline_sent_ns.assign(shown.segments.size(), 0);
     const std::unique_ptr<PlanWalk> walk = walk_plan(streamed);
     while (walk->next()) {
-      if (!ring.wait_for_room(walk->frame_index(), stop)) return;
+      const std::vector<PlannedFrame>& frames = walk->frames();
+      if (!ring.wait_for_room(walk->first_frame() + frames.size() - 1, stop)) return;
       const std::span<const uint8_t> bytes = walk->bytes();
       const std::vector<PlannedSegment>& segments = walk->segments();
       for (size_t k = 0; k < segments.size(); ++k) {
@@ -143,8 +144,9 @@ class SocketReplayer : public Replayer {
         if (index >= streamed.first_measured_segment) record.lateness.record(sent - (t0_ns + seg.send_at_ns));
         if (index >= shown.first_segment && index - shown.first_segment < shown.segments.size())
           record.timeline_sent_ns[index - shown.first_segment] = sent;
-        // Before the frame's last byte leaves: a receiver may complete it at once.
-        if (k + 1 == segments.size()) ring.publish(walk->frame_index(), walk->frame().due_ns, sent);
+        // Before the frames' last bytes leave: a receiver may complete them at once.
+        if (k + 1 == segments.size())
+          for (size_t j = 0; j < frames.size(); ++j) ring.publish(walk->first_frame() + j, frames[j].due_ns, sent);
         for (int fd : fds_)
           if (!send_all(fd, bytes.data() + (seg.offset - segments.front().offset), seg.length, stop)) return;
       }

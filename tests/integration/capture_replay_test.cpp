@@ -58,6 +58,7 @@ TEST_P(CaptureReplay, IntactWithInspectsFrameCount) {
   };
   for (const Variant& v : {Variant{"{cut: as-captured, max_gap_us: 200}", "held"},
                            Variant{"{cut: {fixed: 100}, chunk_gap_us: 50}", "held"},
+                           Variant{"{cut: as-captured, max_gap_us: 200}", "streamed"},
                            Variant{"{cut: {fixed: 100}, chunk_gap_us: 50}", "streamed"}}) {
     SCOPED_TRACE(std::string(v.cut) + " " + v.plan);
     const Scenario sc = parse_scenario(std::string("name: capture-replay\nsource: {capture: {path: ") + path +

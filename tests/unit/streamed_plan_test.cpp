@@ -58,8 +58,10 @@ void expect_walk_is_the_held_plan(const Scenario& sc) {
   std::vector<uint8_t> bytes;
   while (walk->next()) {
     ASSERT_EQ(walk->first_segment(), segments.size());
-    ASSERT_EQ(walk->frame_index(), frames.size());
-    frames.push_back(walk->frame());
+    ASSERT_EQ(walk->first_frame(), frames.size());
+    ASSERT_FALSE(walk->frames().empty()) << "a step ends with a segment that completes a frame";
+    ASSERT_EQ(walk->frames().back().last_segment, walk->first_segment() + walk->segments().size() - 1);
+    frames.insert(frames.end(), walk->frames().begin(), walk->frames().end());
     segments.insert(segments.end(), walk->segments().begin(), walk->segments().end());
     ASSERT_EQ(walk->segments().front().offset, bytes.size());
     bytes.insert(bytes.end(), walk->bytes().begin(), walk->bytes().end());
@@ -167,13 +169,21 @@ TEST(StreamedPlan, CaptureWalkIsTheHeldPlanForEverySharedCapture) {
                            "grpc-h2-segmented-midstream.pcap", "kafka-produce-v7.pcap", "mongo-opquery-opmsg.pcap",
                            "mysql-caching-sha2-nsec.pcapng", "pgsql-extended-midstream-port8000.pcap", "tls-rawip.pcap"})
     for (const char* cut : {"{cut: whole, frame_gap_us: 3}", "{cut: {chunks: 3}, chunk_gap_us: 2}",
-                            "{cut: {random: {min: 1, max: 40}}, chunk_gap_us: 1}"}) {
+                            "{cut: {random: {min: 1, max: 40}}, chunk_gap_us: 1}", "{cut: as-captured}",
+                            "{cut: as-captured, time_scale: 0.5, max_gap_us: 100}"}) {
       const std::string yaml = "source: {capture: {path: " + dir + file + ", on_gap: resync}}\nframing: auto\n" +
                                "segmentation: " + cut + "\n";
       SCOPED_TRACE(yaml);
       const Scenario sc = scenario(yaml);
       expect_walk_is_the_held_plan(sc);
-      EXPECT_EQ(streamed(sc).source_description, held(sc).source_description + " (streamed)");
+      const ReplayPlan whole = held(sc), walked = streamed(sc);
+      EXPECT_EQ(walked.source_description, whole.source_description + " (streamed)");
+      // Every row of the plan printer alike, whichever plan it walks.
+      std::ostringstream held_text, streamed_text;
+      print_plan(held_text, sc, whole, 100000);
+      print_plan(streamed_text, sc, walked, 100000);
+      const auto rows = [](const std::string& text) { return text.substr(text.find("\n segment")); };
+      EXPECT_EQ(rows(streamed_text.str()), rows(held_text.str()));
     }
 }
 
@@ -203,11 +213,15 @@ TEST(StreamedPlan, CaptureGapsMidStreamStartsAndCapsKeepWhatTheHeldPlanKeeps) {
     SCOPED_TRACE(c.name);
     const std::string path = write_temp(std::string("streamed-") + c.name + ".pcap",
                                         pcap_file(DLT_EN10MB, conversation(stream, c.pieces, c.handshake)));
-    Scenario sc = capture_scenario(path, "kafka", c.on_gap);
-    sc.source.capture.max_stream_bytes = c.max_stream_bytes;
-    expect_walk_is_the_held_plan(sc);
-    const ReplayPlan plan = streamed(sc);
-    EXPECT_NE(plan.source_description.find(c.note), std::string::npos) << plan.source_description;
+    for (const Segmentation::Kind cut : {Segmentation::Kind::Whole, Segmentation::Kind::AsCaptured}) {
+      SCOPED_TRACE(to_string(cut));
+      Scenario sc = capture_scenario(path, "kafka", c.on_gap);
+      sc.source.capture.max_stream_bytes = c.max_stream_bytes;
+      sc.segmentation.kind = cut;
+      expect_walk_is_the_held_plan(sc);
+      const ReplayPlan plan = streamed(sc);
+      EXPECT_NE(plan.source_description.find(c.note), std::string::npos) << plan.source_description;
+    }
     std::remove(path.c_str());
   }
 }
@@ -243,7 +257,7 @@ TEST(StreamedPlan, CaptureWalkMemoryDoesNotGrowWithTheFile) {
         sc.run.plan = RunOptions::PlanStorage::Streamed;
         const ReplayPlan plan = make_plan(sc, false);
         const std::unique_ptr<PlanWalk> w = walk_plan(*plan.streamed);
-        while (w->next()) frames += w->bytes().size() > 0;
+        while (w->next()) frames += w->bytes().empty() ? 0 : w->frames().size();
       } else {
         frames = held(sc).frame_count();
       }

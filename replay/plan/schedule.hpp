@@ -31,4 +31,19 @@ class PerFrameSchedule {
   std::vector<uint64_t> chunks_;
 };
 
+// cut: as_captured, applied one captured segment at a time: each is sent the capture's
+// gap after the one before, times segmentation.time_scale, capped at max_gap_us; the
+// first at 0. The one definition a held and a streamed plan are timed by.
+class CapturedSchedule {
+ public:
+  explicit CapturedSchedule(const Scenario& scenario) : scenario_(scenario) {}
+  // The send time of the next captured segment, captured at `time_ns`.
+  int64_t next(int64_t time_ns);
+
+ private:
+  const Scenario& scenario_;
+  bool started_ = false;
+  int64_t t_ = 0, previous_time_ns_ = 0;
+};
+
 }  // namespace rcvq

@@ -1,4 +1,4 @@
-#include "plan/per_frame_schedule.hpp"
+#include "plan/schedule.hpp"
 
 #include <fmt/format.h>
 
@@ -56,19 +56,23 @@ void cut_frame(const Segmentation& seg, uint64_t len, std::mt19937_64& rng, std:
   }
 }
 
+// The send time `gap_ns` after `t`; bad input naming `key` when past kMaxSendAtNs.
+int64_t send_time_after(const Scenario& sc, int64_t t, double gap_ns, const char* key) {
+  const double at = double(t) + gap_ns;
+  if (at > kMaxSendAtNs)
+    throw InputError(fmt::format("{}: {} puts a send {:.3g} s after the replay start, past the 2^62 ns (146 years) "
+                                 "a replay can schedule",
+                                 sc.path, key, at / 1e9));
+  return t + int64_t(gap_ns);
+}
+
 }  // namespace
 
 PerFrameSchedule::PerFrameSchedule(const Scenario& scenario)
     : scenario_(scenario), random_cuts_(scenario.source.synthetic.seed ^ 0x5bd1e995ULL) {}
 
-// The send time `gap_us` after the last one; bad input naming `key` when past kMaxSendAtNs.
 int64_t PerFrameSchedule::after(double gap_us, const char* key) const {
-  const double at = double(t_) + gap_us * 1000;
-  if (at > kMaxSendAtNs)
-    throw InputError(fmt::format("{}: {} puts a send {:.3g} s after the replay start, past the 2^62 ns (146 years) "
-                                 "a replay can schedule",
-                                 scenario_.path, key, at / 1e9));
-  return t_ + int64_t(gap_us * 1000);
+  return send_time_after(scenario_, t_, gap_us * 1000, key);
 }
 
 void PerFrameSchedule::add_preamble(uint64_t bytes, std::vector<PlannedSegment>& out) {
@@ -91,6 +95,18 @@ void PerFrameSchedule::add_frame(uint64_t start, uint64_t end, std::vector<Plann
       left -= piece;
     }
   }
+}
+
+int64_t CapturedSchedule::next(int64_t time_ns) {
+  const Segmentation& seg = scenario_.segmentation;
+  if (started_) {
+    double gap = double(std::max<int64_t>(0, time_ns - previous_time_ns_)) * seg.time_scale;
+    if (seg.max_gap_us) gap = std::min(gap, double(seg.max_gap_us) * 1000);
+    t_ = send_time_after(scenario_, t_, gap, "segmentation.time_scale times the capture's gaps (max_gap_us caps them)");
+  }
+  started_ = true;
+  previous_time_ns_ = time_ns;
+  return t_;
 }
 
 }  // namespace rcvq
