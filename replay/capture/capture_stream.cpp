@@ -93,13 +93,16 @@ struct Chain {
   bool malformed = false;
 };
 
+// A frame claiming more than this cannot mark a boundary: the search would hold it.
+constexpr uint64_t kMaxBoundaryFrameBytes = 64 << 20;
+
 Chain walk_frames(const Framing& framing, std::span<const uint8_t> run, uint64_t at) {
   Chain chain{0, at, false};
   const uint32_t prefix = framing.prefix_size();
   while (chain.end + prefix <= run.size()) {
     const uint8_t* p = run.data() + chain.end;
     const uint64_t length = framing.frame_length(p);
-    if (length == 0 || (framing.valid_prefix && !framing.valid_prefix(p))) {
+    if (length == 0 || length > kMaxBoundaryFrameBytes || (framing.valid_prefix && !framing.valid_prefix(p))) {
       chain.malformed = true;
       break;
     }
@@ -138,6 +141,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
         unframed_(without_preamble(framing)),
         direction_(direction),
         resync_(source_.on_gap == CaptureSource::OnGap::Resync),
+        max_frame_bytes_(sc.run.max_memory_mb << 20),
         where_(fmt::format("{}: {}", source_.path, direction.label)),
         segments_(source_.path, source_.filter),
         table_(source_.path, limits_of(source_), [this](const Flow& flow, int side) -> StreamSink* {
@@ -190,6 +194,9 @@ class CaptureKeptFrames::Reader final : public StreamSink {
       data = data.first(size_t(source_.max_stream_bytes - collected_));
       cap_reached = true;
     }
+    // A segment that waited for a hole to fill goes out once the hole is filled.
+    if (segments_collected_) time_ns = std::max(time_ns, last_time_ns_);
+    if (!data.empty()) last_time_ns_ = time_ns;
     if (!data.empty() && state_ == State::Dropping && ready_.empty()) {
       collected_ += data.size();
       ++segments_collected_;
@@ -197,9 +204,6 @@ class CaptureKeptFrames::Reader final : public StreamSink {
       buffer_.clear();
       collected_pieces_.clear();
     } else if (!data.empty()) {
-      // A segment that waited for a hole to fill goes out once the hole is filled.
-      if (segments_collected_) time_ns = std::max(time_ns, last_time_ns_);
-      last_time_ns_ = time_ns;
       buffer_.insert(buffer_.end(), data.begin(), data.end());
       collected_pieces_.push_back({collected_, uint32_t(data.size()), time_ns, segments_collected_++});
       collected_ += data.size();
@@ -283,6 +287,12 @@ class CaptureKeptFrames::Reader final : public StreamSink {
         on_malformed_prefix();
         return;
       }
+      // A frame is held whole until it is complete: one the run could not hold is refused
+      // before it is read.
+      if (length > max_frame_bytes_)
+        throw InputError(fmt::format("{}: the '{}' frame at stream offset {} declares {} bytes, more than "
+                                     "run.max_memory_mb {} can hold",
+                                     where_, framing_.name, frame_start_, length, max_frame_bytes_ >> 20));
       if (frame_start_ + length > collected_) return;
       frame_start_ += length;
       ready_.push_back({kept_from_, frame_start_});
@@ -418,6 +428,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
   const Framing unframed_;
   const CaptureDirection direction_;
   const bool resync_;
+  const uint64_t max_frame_bytes_;
   const std::string where_;
   TcpSegmentReader segments_;
   NullSink others_;

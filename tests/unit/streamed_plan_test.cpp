@@ -209,6 +209,13 @@ TEST(StreamedPlan, CaptureGapsMidStreamStartsAndCapsKeepWhatTheHeldPlanKeeps) {
       {"capped", {{0, 400}, {400, 400}}, true, Stop, 550, "cut at max_stream_bytes 550"},
       {"no-boundary", {{0, 200}, {230, 40}, {400, 400}}, true, Resync, 1 << 20, "dropped 40 bytes after the gap"},
   };
+  // No boundary in the 64 KiB after a gap: the rest of that stretch is dropped.
+  Bytes unframed = kafka_frames(1, 96);
+  unframed.insert(unframed.end(), 70000, 0xff);
+  const Bytes after = kafka_frames(3, 96);
+  unframed.insert(unframed.end(), after.begin(), after.end());
+  const Case window{"no-boundary-in-window", {{0, 100}, {150, 30000}, {30150, 30000}, {60150, unframed.size() - 60150}},
+                    true, Resync, 1 << 20, "dropped 70250 bytes after the gap"};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string path = write_temp(std::string("streamed-") + c.name + ".pcap",
@@ -224,6 +231,28 @@ TEST(StreamedPlan, CaptureGapsMidStreamStartsAndCapsKeepWhatTheHeldPlanKeeps) {
     }
     std::remove(path.c_str());
   }
+  const std::string path = write_temp("streamed-window.pcap", pcap_file(DLT_EN10MB, conversation(unframed, window.pieces)));
+  Scenario sc = capture_scenario(path, "kafka", Resync);
+  expect_walk_is_the_held_plan(sc);
+  const ReplayPlan plan = streamed(sc);
+  EXPECT_EQ(plan.frame_count(), 1u);
+  EXPECT_NE(plan.source_description.find(window.note), std::string::npos) << plan.source_description;
+  // A frame the run could not hold is refused before its bytes are gathered.
+  Bytes huge = kafka_frames(1, 96);
+  put32(huge, 3u << 20);
+  const std::string huge_path = write_temp("streamed-huge.pcap", pcap_file(DLT_EN10MB, conversation(huge, {{0, 108}})));
+  Scenario huge_sc = capture_scenario(huge_path, "kafka");
+  huge_sc.run.max_memory_mb = 1;
+  huge_sc.run.plan = RunOptions::PlanStorage::Streamed;
+  try {
+    make_plan(huge_sc, false);
+    ADD_FAILURE() << "a 3 MiB frame under a 1 MB budget was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("frame at stream offset 100 declares 3145732 bytes"), std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
+  std::remove(huge_path.c_str());
 }
 
 // Peak memory of walking a capture's streamed plan against holding it, each in a child
