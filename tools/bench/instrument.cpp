@@ -184,7 +184,7 @@ double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
 // The reference receiver: level-triggered epoll and recv() into one buffer, counting
 // bytes (and hashing them with `hash`); no framing, timestamps or counters. Returns
 // CPU ns per measured frame.
-double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, bool hash) {
+ReaderCost minimal_reader_cost(const Scenario& sc, const ReplayPlan& plan, bool hash) {
   std::unique_ptr<Network> net = make_network(sc);
   const Endpoint ep = net->listen_endpoint();
   int listener;
@@ -201,6 +201,7 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
   if (fd < 0) throw_errno("accept");
   const uint64_t measure_from = plan.frames[plan.warmup_frames].start;
   int64_t cpu_start = -1, cpu_end = -1;
+  uint64_t wakeups = 0;
   std::exception_ptr reader_error;
   std::thread reader([&] {
     pthread_setname_np(pthread_self(), "rcvq-minimal");
@@ -216,6 +217,7 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
       StreamHash stream_hash;
       uint64_t received = 0;
       if (measure_from == 0) cpu_start = clock.ns();
+      const auto measuring = [&] { return cpu_start >= 0; };
       const int64_t deadline = monotonic_ns() + int64_t(sc.run.timeout_s * 1e9);
       // The clock only when epoll_wait comes back empty: a hand-written reader reads
       // it for its timeout, not per wakeup.
@@ -224,6 +226,7 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
           if (monotonic_ns() > deadline) break;
           continue;
         }
+        if (measuring()) ++wakeups;
         const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
         if (n == 0) break;
         if (n < 0) {
@@ -261,7 +264,8 @@ double minimal_reader_ns_per_frame(const Scenario& sc, const ReplayPlan& plan, b
   if (sender_error) std::rethrow_exception(sender_error);
   close(fd);
   if (reader_error) std::rethrow_exception(reader_error);
-  return double(cpu_end - cpu_start) / double(plan.frames.size() - plan.warmup_frames);
+  const double frames = double(plan.frames.size() - plan.warmup_frames);
+  return {double(cpu_end - cpu_start) / 1e3 / frames, double(wakeups) / frames};
 }
 
 // Best (least disturbed) of `rounds` timings of fn(), in ns per call of `per`.
@@ -299,10 +303,10 @@ ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario) {
   ReceiverCpu r;
   const ModeRepetition rep = replay_once(scenario, "baseline");
   if (!rep.cpu_us.value) throw RunError("receiver CPU: " + rep.cpu_us.reason);
-  r.harness_us_per_frame = *rep.cpu_us.value / double(rep.frames);
+  r.harness = {*rep.cpu_us.value / double(rep.frames), double(rep.counters.wakeups) / double(rep.frames)};
   const ReplayPlan plan = build_plan(scenario, load_source(scenario));
-  r.minimal_us_per_frame = minimal_reader_ns_per_frame(scenario, plan, false) / 1e3;
-  r.minimal_hashing_us_per_frame = minimal_reader_ns_per_frame(scenario, plan, true) / 1e3;
+  r.minimal = minimal_reader_cost(scenario, plan, false);
+  r.minimal_hashing = minimal_reader_cost(scenario, plan, true);
   return r;
 }
 

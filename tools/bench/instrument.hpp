@@ -29,15 +29,23 @@ struct Throughput {
 // iperf3 is missing or fails.
 Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
 
+// One reader's receiver-thread CPU over the measured frames, and its wakeups (epoll_wait
+// returns with an event): per wakeup is what a reader's own work adds to each, whatever
+// the sends' timing made of the frames.
+struct ReaderCost {
+  double us_per_frame = 0;
+  double wakeups_per_frame = 0;
+  double us_per_wakeup() const { return wakeups_per_frame > 0 ? us_per_frame / wakeups_per_frame : 0; }
+};
 struct ReceiverCpu {
-  double harness_us_per_frame = 0;  // baseline mode: the harness's task-clock per frame
-  double minimal_us_per_frame = 0;  // epoll + recv and nothing else, on the same plan
-  double minimal_hashing_us_per_frame = 0;  // the same reader, also computing the integrity hash
+  ReaderCost harness;          // baseline mode: the harness's task-clock
+  ReaderCost minimal;          // epoll + recv and nothing else, on the same plan
+  ReaderCost minimal_hashing;  // the same reader, also computing the integrity hash
   static double overhead(double ours, double theirs) { return theirs > 0 ? ours / theirs - 1 : 0; }
 };
-// The receiver thread's CPU per measured frame for baseline and for a minimal
-// level-triggered epoll reader (same read size) without and with the integrity hash,
-// each on its own replay of the same plan; warm-up frames are left out alike.
+// The receiver thread's CPU for baseline and for a minimal level-triggered epoll reader
+// (same read size) without and with the integrity hash, each on its own replay of the
+// same plan; warm-up frames are left out alike.
 ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario);
 
 struct BookkeepingCost {
