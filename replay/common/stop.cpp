@@ -107,10 +107,15 @@ bool StoppableSleep::until(int64_t deadline_ns) {
   return !(fds[1].revents & POLLIN);
 }
 
-bool StoppableSleep::precisely_until(int64_t deadline_ns) {
-  if (deadline_ns - monotonic_ns() > kPacingSpinNs && !until(deadline_ns - kPacingSpinNs)) return false;
-  while (monotonic_ns() < deadline_ns) continue;
-  return !stop_.requested();
+std::optional<int64_t> StoppableSleep::precisely_until(int64_t deadline_ns) {
+  int64_t now = monotonic_ns();
+  if (deadline_ns - now > kPacingSpinNs) {
+    if (!until(deadline_ns - kPacingSpinNs)) return std::nullopt;
+    now = monotonic_ns();
+  }
+  while (now < deadline_ns) now = monotonic_ns();
+  if (stop_.requested()) return std::nullopt;
+  return now;
 }
 
 }  // namespace rcvq

@@ -1,5 +1,6 @@
 #pragma once
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <mutex>
 
@@ -58,7 +59,9 @@ class StoppableSleep {
   bool until(int64_t deadline_ns);
   // The same, but the last kPacingSpinNs before the deadline are spun on the clock, not
   // slept: a pacer's send then leaves at its time instead of a timer wakeup's tail later.
-  bool precisely_until(int64_t deadline_ns);
+  // Returns the clock reading that found the deadline reached, so a send can be stamped
+  // without reading the clock again; nullopt when a stop request ended the wait.
+  std::optional<int64_t> precisely_until(int64_t deadline_ns);
 
   // Timer wakeups on the 2-vCPU VMs this runs on come 20-25 us late at the median and
   // 50-110 us late at p99 even with 1 ns timer slack (measured with clock_nanosleep, 100

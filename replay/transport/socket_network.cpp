@@ -115,9 +115,10 @@ class SocketReplayer : public Replayer {
     sent_ns.assign(plan.segments.size(), 0);
     for (size_t i = 0; i < plan.segments.size(); ++i) {
       const PlannedSegment& seg = plan.segments[i];
-      // A send that is due or late makes no sleep syscall.
-      if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
-      sent_ns[i] = monotonic_ns();
+      // A send that is due or late makes no sleep syscall, and reads the clock once.
+      const std::optional<int64_t> due = sleep.precisely_until(t0_ns + seg.send_at_ns);
+      if (!due) return;
+      sent_ns[i] = *due;
       for (int fd : fds_)
         if (!send_all(fd, plan.stream.data() + seg.offset, seg.length, stop)) return;
     }
@@ -139,8 +140,9 @@ class SocketReplayer : public Replayer {
       for (size_t k = 0; k < segments.size(); ++k) {
         const PlannedSegment& seg = segments[k];
         const uint64_t index = walk->first_segment() + k;
-        if (!sleep.precisely_until(t0_ns + seg.send_at_ns)) return;
-        const int64_t sent = monotonic_ns();
+        const std::optional<int64_t> due = sleep.precisely_until(t0_ns + seg.send_at_ns);
+        if (!due) return;
+        const int64_t sent = *due;
         if (index >= streamed.first_measured_segment) record.lateness.record(sent - (t0_ns + seg.send_at_ns));
         if (index >= shown.first_segment && index - shown.first_segment < shown.segments.size())
           record.timeline_sent_ns[index - shown.first_segment] = sent;

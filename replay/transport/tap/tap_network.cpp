@@ -431,8 +431,7 @@ int64_t TapReplayer::wait_until(int64_t due) {
     drain();
     now = monotonic_ns();
   }
-  sleep_->precisely_until(due);
-  return monotonic_ns();
+  return sleep_->precisely_until(due).value_or(monotonic_ns());
 }
 
 bool TapReplayer::wait_for_window(PeerConnection& c, uint32_t end_seq, const StopSignal* stop) {
