@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -17,7 +16,6 @@
 #include "integration/in_memory_run.hpp"
 #include "integration/run_cli.hpp"
 #include "receiver/autolowat_kernel.hpp"
-#include "receiver/mode.hpp"
 #include "scenario/load.hpp"
 
 namespace rcvq {
@@ -89,28 +87,6 @@ run: {repetitions: 1, warmup_frames: 4, timeout_s: 120}
   EXPECT_NEAR(m["autolowat-model"].wakeups, m["autolowat"].wakeups, 0.05 * m["autolowat"].wakeups)
       << "the model's prediction and the measurement";
   EXPECT_LT(m["autolowat"].wakeups, m["lowat-user"].wakeups);
-  EXPECT_LE(m["strparser"].wakeups, 1.05) << "strparser queues whole frames: one wakeup each at most";
-}
-
-// The test kernel carries a fix for tcp_bpf_strp_read_sock()'s copied_seq accounting
-// (tools/kernel/patches/0005): the check that finds the defect in the host's kernel
-// finds none here, and frames that pile up unread, which stall strparser there, arrive.
-TEST(HookModes, StrparserCopiedSeqDefectIsFixedInTheTestKernel) {
-  SKIP_WITHOUT_HOOK();
-  const std::optional<std::string> caveat = find_mode("strparser")->kernel_caveat();
-  EXPECT_FALSE(caveat.has_value()) << *caveat;
-  const RunOutcome out = run_in_memory(parse_scenario(R"(
-name: strparser-bulk
-source: {synthetic: {frames: 3000, payload: 4000}}
-framing: desc8
-segmentation: {cut: whole}
-transport: {kind: loopback}
-receiver: {modes: [strparser]}
-run: {repetitions: 2, warmup_frames: 0, timeout_s: 120}
-)", "strparser-bulk.yaml"));
-  auto m = per_frame(out);
-  ASSERT_EQ(m.size(), 1u);
-  EXPECT_TRUE(out.result.modes[0].kernel_caveat.empty()) << out.result.modes[0].kernel_caveat;
 }
 
 struct Capture {
