@@ -17,6 +17,7 @@
 #include "results/histogram.hpp"
 #include "scenario/load.hpp"
 #include "source/source_stream.hpp"
+#include "source/synthetic_payload.hpp"
 
 namespace rcvq::bench {
 namespace {
@@ -208,6 +209,19 @@ void histogram_percentiles(benchmark::State& state) {
   }
 }
 
+// A synthetic frame body generated: what a streamed plan's sender does before every
+// frame it sends.
+void synthetic_payload(benchmark::State& state) {
+  const SyntheticPayload payload(1);
+  std::vector<uint8_t> body(size_t(state.range(0)));
+  uint64_t frame = 0;
+  for (auto _ : state) {
+    payload.fill(frame++, body);
+    benchmark::DoNotOptimize(body.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations() * body.size()));
+}
+
 }  // namespace
 
 void register_micro_benchmarks() {
@@ -229,6 +243,7 @@ void register_micro_benchmarks() {
     benchmark::RegisterBenchmark(fmt::format("micro/plan/build/{}", name).c_str(),
                                  [cut](benchmark::State& s) { planner(s, cut); })
         ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("micro/synthetic/payload", synthetic_payload)->Arg(4000)->Arg(65536);
   benchmark::RegisterBenchmark("micro/histogram/record", histogram_record);
   benchmark::RegisterBenchmark("micro/histogram/percentiles", histogram_percentiles);
 }
