@@ -20,7 +20,8 @@
 namespace rcvq::bench {
 namespace {
 
-constexpr int kRounds = 5;
+// Rounds of each paired comparison: single rounds on a 2-vCPU VM vary by tens of percent.
+constexpr int kRounds = 9;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
