@@ -83,5 +83,36 @@ TEST(StreamedRun, ManyConnectionsOnSeveralThreadsEachReadTheirSenderThreadsRing)
   EXPECT_EQ(r.extra["connections"]["integrity_ok"], 200);
 }
 
+// A capture read from its file as it is sent, its own segments kept (some carry several
+// frames): every connection of both sender threads' gets every frame, each latency
+// recorded from the send its segment was published with.
+TEST(StreamedRun, ACaptureAsCapturedOnSeveralSenderThreads) {
+  for (const char* file : {"dns-tcp-two-queries-one-segment.pcap", "mongo-opquery-opmsg.pcap"}) {
+    SCOPED_TRACE(file);
+    auto run = [&](const char* storage) {
+      return run_in_memory(parse_scenario(std::string("name: streamed-capture\nsource: {capture: {path: ") +
+                                              RCVQ_SHARED_DIR + "/pcaps/" + file +
+                                              "}}\nframing: auto\nsegmentation: {cut: as-captured, max_gap_us: 200}\n"
+                                              "receiver: {modes: [baseline], connections: 3}\nsender: {threads: 2}\n"
+                                              "run: {repetitions: 1, warmup_frames: 0, timeout_s: 60, plan: " +
+                                              storage + "}\n",
+                                          "streamed-capture.yaml"));
+    };
+    const RunOutcome streamed = run("streamed"), held = run("held");
+    EXPECT_EQ(streamed.result.plan["storage"], "streamed");
+    for (const char* key : {"stream_bytes", "frames", "segments", "segments_per_frame_histogram", "duration_s"})
+      EXPECT_EQ(streamed.result.plan[key], held.result.plan[key]) << key;
+    const ModeResult& m = streamed.result.modes.at(0);
+    ASSERT_EQ(m.status, "ok") << m.reason;
+    const ModeRepetition& r = m.repetitions.at(0);
+    const uint64_t frames = streamed.result.plan["frames"].get<uint64_t>();
+    EXPECT_TRUE(r.integrity_ok) << r.integrity_detail;
+    EXPECT_EQ(r.frames, frames * 3);
+    EXPECT_EQ(r.latency.count(), frames * 3);
+    EXPECT_GE(r.latency.min(), r.latency_from_send.min());
+    EXPECT_EQ(r.extra["connections"]["integrity_ok"], 3);
+  }
+}
+
 }  // namespace
 }  // namespace rcvq

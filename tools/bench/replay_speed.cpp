@@ -208,11 +208,16 @@ void connection_scaling() {
         fmt::print("   {:>11} {:>7} unsupported: {}\n", connections, threads, e.what());
       }
     }
-  fmt::print("   highest offered rate with p99 lateness < 50 us (1 connection, 1 thread, 1000 B frames):\n");
+  // The median of three runs per rate: one VM hiccup in a run of a few hundred sends
+  // is its p99 alone.
+  fmt::print("   highest offered rate with p99 lateness < 50 us (1 connection, 1 thread, 1000 B frames; median\n"
+             "   of 3 runs per rate):\n");
   uint32_t kept_gap_us = 0;
   for (uint32_t gap_us : {1000u, 200u, 50u, 20u, 10u, 5u, 2u}) {
-    const nlohmann::json metrics = scaling_point(1, 1, 20000 / std::max(gap_us, 10u) * 10, gap_us);
-    if (metrics["send_lateness_ns"]["p99"].get<double>() >= 50e3) break;
+    std::vector<double> p99s;
+    for (int run = 0; run < 3; ++run)
+      p99s.push_back(scaling_point(1, 1, 20000 / std::max(gap_us, 10u) * 10, gap_us)["send_lateness_ns"]["p99"]);
+    if (median(p99s) >= 50e3) break;
     kept_gap_us = gap_us;
   }
   if (kept_gap_us)
