@@ -142,6 +142,13 @@ struct ScratchDir {
 
 // iperf3 across the namespaces and addresses the transport's own run uses (a fresh
 // Network of the same scenario), its server where the harness listens.
+// iperf3 on the CPU the scenario pins the matching thread of ours to (-A), if any.
+void pin_like(const CpuPinning& pinning, std::vector<std::string>& iperf3_args) {
+  if (pinning.cpus.empty()) return;
+  iperf3_args.push_back("-A");
+  iperf3_args.push_back(std::to_string(pinning.cpus.front()));
+}
+
 double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
   std::unique_ptr<Network> net = make_network(scenario);
   if (!net->sender_netns()) throw RunError("this transport has no kernel-socket sender to compare with iperf3");
@@ -152,8 +159,9 @@ double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
   std::optional<Child> server;
   {
     NetnsGuard inside(net->receiver_netns());
-    server.emplace(std::vector<std::string>{"iperf3", "-s", "-1", "-B", server_ip, "-p", port},
-                   (scratch.path / "server.txt").string());
+    std::vector<std::string> args{"iperf3", "-s", "-1", "-B", server_ip, "-p", port};
+    pin_like(scenario.receiver.cpu, args);
+    server.emplace(args, (scratch.path / "server.txt").string());
   }
   const std::string client_out = (scratch.path / "client.json").string();
   // The server listens a moment after it starts: a refused client is tried again.
@@ -161,9 +169,10 @@ double iperf3_gbit_s(const Scenario& scenario, uint64_t bytes) {
     int status;
     {
       NetnsGuard inside(*net->sender_netns());
-      Child client({"iperf3", "-c", server_ip, "-p", port, "-N", "-l", std::to_string(kBulkFrameBytes), "-n",
-                    std::to_string(bytes), "-J"},
-                   client_out);
+      std::vector<std::string> args{"iperf3", "-c", server_ip, "-p", port, "-N", "-l", std::to_string(kBulkFrameBytes),
+                                    "-n", std::to_string(bytes), "-J"};
+      pin_like(scenario.sender.cpu, args);
+      Child client(args, client_out);
       status = client.wait();
     }
     const std::string text = slurp(client_out);
@@ -288,7 +297,13 @@ Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read
 
 Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size) {
   Throughput t;
-  const Scenario sc = bulk_scenario(transport, frames, read_size);
+  Scenario sc = bulk_scenario(transport, frames, read_size);
+  // Both tools' senders on the first CPU and receivers on the last: where the scheduler
+  // puts two busy threads on two CPUs moves single rounds by tens of percent.
+  if (const std::vector<int> cpus = allowed_cpus(); cpus.size() >= 2) {
+    sc.sender.cpu.cpus = {uint32_t(cpus.front())};
+    sc.receiver.cpu.cpus = {uint32_t(cpus.back())};
+  }
   const ModeRepetition rep = replay_once(sc, "baseline");
   // Every bulk frame is due at the start (no gaps), so the largest latency is the time
   // from the first send to the last frame's arrival: the whole transfer, slow start

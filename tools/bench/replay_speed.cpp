@@ -37,8 +37,9 @@ std::string load_average() {
 
 void throughput(uint64_t frames) {
   fmt::print("1. bulk replay vs iperf3: {} x {} B frames, cut whole, baseline mode; iperf3 -N -l {} for as many\n"
-             "   bytes (it reads {} B at a time), both from the first send to the last byte received (median of\n"
-             "   {} interleaved rounds; goal: ratio >= 0.90)\n",
+             "   bytes (it reads {} B at a time), both from the first send to the last byte received, both senders\n"
+             "   on the first CPU and receivers on the last (iperf3 -A) (median of {} interleaved rounds' ratios;\n"
+             "   goal: ratio >= 0.90)\n",
              frames, kBulkFrameBytes, kBulkFrameBytes, kBulkFrameBytes, kRounds);
   fmt::print("   {:<10} {:>10} {:>14} {:>14} {:>8} {:>13}\n", "transport", "our reads", "replay Gbit/s", "iperf3 Gbit/s",
              "ratio", "ratio min..max");
