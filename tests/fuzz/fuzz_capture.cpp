@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as a capture file, through the libpcap reader,
-// link/IP/TCP decoding, reassembly, framing auto-detection (inspect) and the replay
-// extraction with resync. Bad input must end in InputError, never a crash or a leak.
+// link/IP/TCP decoding, reassembly, framing auto-detection (inspect), the replay
+// extraction with resync, and the streamed as-captured plan walk. Bad input must end in InputError, never a crash or a leak.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,6 +9,8 @@
 #include "capture/capture_stream.hpp"
 #include "capture/inspect.hpp"
 #include "common/errors.hpp"
+#include "framing/detect.hpp"
+#include "plan/streamed_plan.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // An anonymous memory file, named through /proc: nothing is left behind when the
@@ -35,6 +37,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   scenario.framing = rcvq::framing_preset("auto");
   try {
     (void)rcvq::capture_stream(scenario);
+  } catch (const rcvq::InputError&) {
+  }
+  // The same capture streamed: the plan walked as the sender walks it, as captured.
+  try {
+    scenario.framing = rcvq::resolve_capture_framing(scenario);
+    scenario.segmentation.kind = rcvq::Segmentation::Kind::AsCaptured;
+    scenario.run.plan = rcvq::RunOptions::PlanStorage::Streamed;
+    const rcvq::ReplayPlan plan = rcvq::make_plan(scenario, false);
+    const std::unique_ptr<rcvq::PlanWalk> walk = rcvq::walk_plan(*plan.streamed);
+    while (walk->next()) (void)walk->bytes();
   } catch (const rcvq::InputError&) {
   }
   return 0;
