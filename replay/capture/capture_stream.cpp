@@ -22,6 +22,13 @@ class NullSink final : public StreamSink {
   void on_gap(uint64_t, uint64_t, uint64_t) override {}
 };
 
+// Hands `direction`'s bytes to `selected` and every other direction's to `others`.
+FlowTable::SinkFactory route_to(const CaptureDirection& direction, StreamSink* selected, StreamSink* others) {
+  return [&direction, selected, others](const Flow& flow, int side) {
+    return flow.id == direction.flow_id && side == direction.direction ? selected : others;
+  };
+}
+
 FlowTableLimits limits_of(const CaptureSource& source) {
   FlowTableLimits limits;
   limits.max_flows = source.max_flows;
@@ -144,9 +151,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
         max_frame_bytes_(sc.run.max_memory_mb << 20),
         where_(fmt::format("{}: {}", source_.path, direction.label)),
         segments_(source_.path, source_.filter),
-        table_(source_.path, limits_of(source_), [this](const Flow& flow, int side) -> StreamSink* {
-          return flow.id == direction_.flow_id && side == direction_.direction ? static_cast<StreamSink*>(this) : &others_;
-        }),
+        table_(source_.path, limits_of(source_), route_to(direction_, this, &others_)),
         frame_start_(framing.spec.preamble) {}
 
   bool next() {
@@ -367,7 +372,6 @@ class CaptureKeptFrames::Reader final : public StreamSink {
     if (search_after_.empty())
       throw InputError(fmt::format("{}: no '{}' frame boundary found ({})", where_, framing_.name, first_run_problem_));
     state_ = State::Dropping;
-    dropping_from_ = search_from_;
     kept_from_ = frame_start_ = collected_;
   }
 
@@ -383,7 +387,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
     }
     if (state_ == State::Framing && stream_ended) trailing_ = collected_ - kept_from_;
     if (state_ == State::Dropping)
-      notes_.push_back(fmt::format("dropped {} bytes after the {}: no frame boundary found", collected_ - dropping_from_,
+      notes_.push_back(fmt::format("dropped {} bytes after the {}: no frame boundary found", collected_ - search_from_,
                                    search_after_));
     if (stream_ended) state_ = State::Done;
     // What the run left incomplete is never kept.
@@ -441,7 +445,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
   bool capped_ = false;
   uint64_t frame_start_;     // where the next frame's prefix starts
   uint64_t kept_from_ = 0;   // where the next kept range starts: the stream's start, then frame ends
-  uint64_t search_from_ = 0, candidate_ = 0, dropping_from_ = 0;
+  uint64_t search_from_ = 0, candidate_ = 0;  // Dropping: the stretch dropped starts at search_from_
   std::string search_after_, first_run_problem_;
 
   std::vector<uint8_t> buffer_;  // collected bytes from buffer_begin_ on
@@ -491,26 +495,29 @@ void check_capture_reading(const Scenario& scenario) {
   check_plan_budget(scenario, estimate_capture_reading(scenario, file_bytes));
 }
 
-}  // namespace
-
-Framing resolve_capture_framing(const Scenario& scenario) {
+// The scenario's framing resolved against `direction`'s stream up to its first gap.
+Framing resolve_framing_of(const Scenario& scenario, const CaptureDirection& direction) {
   const CaptureSource& source = scenario.source.capture;
-  const CaptureDirection direction = select_capture_direction(source);
   StreamFramingResolver resolver(scenario.framing);
   FirstRunSink first_run(resolver);
   NullSink others;
-  FlowTable table(source.path, limits_of(source), [&](const Flow& flow, int side) -> StreamSink* {
-    return flow.id == direction.flow_id && side == direction.direction ? static_cast<StreamSink*>(&first_run) : &others;
-  });
+  FlowTable table(source.path, limits_of(source), route_to(direction, &first_run, &others));
   for_each_tcp_segment(source.path, source.filter, [&](const TcpSegment& s, const CapturedPacket& p) { table.add(s, p); });
   table.finish();
   return resolver.resolved(fmt::format("{}: {}", source.path, direction.label));
 }
 
+}  // namespace
+
+Framing resolve_capture_framing(const Scenario& scenario) {
+  return resolve_framing_of(scenario, select_capture_direction(scenario.source.capture));
+}
+
 SourceStream capture_stream(const Scenario& scenario) {
   check_capture_reading(scenario);
-  const Framing framing = scenario.framing.needs_stream() ? resolve_capture_framing(scenario) : scenario.framing;
-  CaptureKeptFrames frames(scenario, framing, select_capture_direction(scenario.source.capture));
+  const CaptureDirection direction = select_capture_direction(scenario.source.capture);
+  const Framing framing = scenario.framing.needs_stream() ? resolve_framing_of(scenario, direction) : scenario.framing;
+  CaptureKeptFrames frames(scenario, framing, direction);
   SourceStream out;
   uint64_t last_segment = 0;
   int64_t first_time = 0;
