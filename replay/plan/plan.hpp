@@ -103,6 +103,10 @@ struct ReplayPlan {
 
 ReplayPlan build_plan(const Scenario& scenario, SourceStream source);
 
+// Throws InputError when a plan of `frames` frames, from the source `source_description`
+// names, has none, or none left after run.warmup_frames.
+void check_frames_to_measure(const Scenario& scenario, const std::string& source_description, uint64_t frames);
+
 // Largest TCP payload of one wire packet on the tap transport (MTU minus headers).
 uint32_t tap_mss(const Transport& transport);
 

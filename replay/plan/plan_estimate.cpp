@@ -209,11 +209,15 @@ PlanEstimate estimate_captured_plan(const Scenario& sc, const SourceStream& sour
     }
   }
   PlanEstimate e = counter.finish();
+  name_capture_keys(sc, e);
+  return e;
+}
+
+void name_capture_keys(const Scenario& sc, PlanEstimate& e) {
   e.source_keys = "source.capture.max_stream_bytes";
   e.timing_keys = sc.segmentation.kind == Segmentation::Kind::AsCaptured
                       ? "segmentation.time_scale, max_gap_us"
                       : "segmentation.frame_gap_us, chunk_gap_us";
-  return e;
 }
 
 void check_plan_budget(const Scenario& sc, const PlanEstimate& e) {

@@ -39,6 +39,8 @@ PlanEstimate estimate_capture_reading(const Scenario& scenario, uint64_t file_by
 
 // A capture once read: its stream's frames (or captured segments) cut as the planner will.
 PlanEstimate estimate_captured_plan(const Scenario& scenario, const SourceStream& source);
+// The scenario keys that set a capture plan's size and its duration, for the messages.
+void name_capture_keys(const Scenario& scenario, PlanEstimate& estimate);
 
 // Throws InputError naming the scenario file, the figures and the key to change when
 // the estimate exceeds run.max_memory_mb or run.max_duration_s.

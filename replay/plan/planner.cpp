@@ -64,6 +64,15 @@ std::string describe_cut(const Segmentation& seg) {
 
 }  // namespace
 
+void check_frames_to_measure(const Scenario& sc, const std::string& source_description, uint64_t frames) {
+  if (frames == 0)
+    throw InputError(fmt::format("{}: the {} stream holds no complete '{}' frame", sc.path, source_description,
+                                 sc.framing.name));
+  if (sc.run.warmup_frames >= frames)
+    throw InputError(fmt::format("{}: run.warmup_frames {} leaves no frame to measure ({} frames)", sc.path,
+                                 sc.run.warmup_frames, frames));
+}
+
 ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
   ReplayPlan plan;
   plan.stream = std::move(source.bytes);
@@ -71,9 +80,7 @@ ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
   plan.preamble_bytes = sc.framing.spec.preamble;
   uint64_t trailing = 0;
   std::vector<uint64_t> ends = split_frames(sc.framing, plan.stream, &trailing);
-  if (ends.empty())
-    throw InputError(fmt::format("{}: the {} stream holds no complete '{}' frame", sc.path,
-                                 source.description, sc.framing.name));
+  check_frames_to_measure(sc, source.description, ends.size());
   if (trailing) {
     // An incomplete last frame can never complete at the receiver: leave it out.
     plan.stream.resize(ends.back());
@@ -84,9 +91,6 @@ ReplayPlan build_plan(const Scenario& sc, SourceStream source) {
     plan.frames.push_back({start, end, 0, 0, 0});
     start = end;
   }
-  if (sc.run.warmup_frames >= plan.frames.size())
-    throw InputError(fmt::format("{}: run.warmup_frames {} leaves no frame to measure ({} frames)",
-                                 sc.path, sc.run.warmup_frames, plan.frames.size()));
   plan.warmup_frames = sc.run.warmup_frames;
   if (sc.segmentation.kind == Segmentation::Kind::AsCaptured)
     plan_as_captured(sc, source, plan);

@@ -87,22 +87,14 @@ ReplayPlan make_streamed_capture_plan(const Scenario& sc) {
   streamed.capture = select_capture_direction(sc.source.capture);
   ReplayPlan plan = walk_streamed_plan(sc, std::move(streamed), true);
   const StreamedPlan& s = *plan.streamed;
-  if (s.frames == 0)
-    throw InputError(fmt::format("{}: the {} stream holds no complete '{}' frame", sc.path, plan.source_description,
-                                 sc.framing.name));
-  if (plan.warmup_frames >= s.frames)
-    throw InputError(fmt::format("{}: run.warmup_frames {} leaves no frame to measure ({} frames)", sc.path,
-                                 plan.warmup_frames, s.frames));
+  check_frames_to_measure(sc, plan.source_description, s.frames);
   PlanEstimate estimate;
   estimate.stream_bytes = s.stream_bytes;
   estimate.frames = s.frames;
   estimate.segments = s.segments;
   estimate.duration_s = double(s.duration_ns) / 1e9;
   estimate.largest_frame_bytes = s.largest_frame_bytes;
-  estimate.source_keys = "source.capture.max_stream_bytes";
-  estimate.timing_keys = sc.segmentation.kind == Segmentation::Kind::AsCaptured
-                             ? "segmentation.time_scale, max_gap_us"
-                             : "segmentation.frame_gap_us, chunk_gap_us";
+  name_capture_keys(sc, estimate);
   check_streamed_plan_budget(sc, estimate);
   check_segment_count(sc, s.segments, false);
   return plan;
