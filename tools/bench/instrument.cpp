@@ -291,6 +291,13 @@ double best_ns(int rounds, uint64_t per, Fn&& fn) {
 
 }  // namespace
 
+void pin_senders_and_receivers_apart(Scenario& scenario) {
+  if (const std::vector<int> cpus = allowed_cpus(); cpus.size() >= 2) {
+    scenario.sender.cpu.cpus = {uint32_t(cpus.front())};
+    scenario.receiver.cpu.cpus = {uint32_t(cpus.back())};
+  }
+}
+
 Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read_size) {
   return parse_scenario(bulk_yaml(transport, frames, read_size), "bench-bulk");
 }
@@ -298,12 +305,7 @@ Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read
 Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size) {
   Throughput t;
   Scenario sc = bulk_scenario(transport, frames, read_size);
-  // Both tools' senders on the first CPU and receivers on the last: where the scheduler
-  // puts two busy threads on two CPUs moves single rounds by tens of percent.
-  if (const std::vector<int> cpus = allowed_cpus(); cpus.size() >= 2) {
-    sc.sender.cpu.cpus = {uint32_t(cpus.front())};
-    sc.receiver.cpu.cpus = {uint32_t(cpus.back())};
-  }
+  pin_senders_and_receivers_apart(sc);
   const ModeRepetition rep = replay_once(sc, "baseline");
   // Every bulk frame is due at the start (no gaps), so the largest latency is the time
   // from the first send to the last frame's arrival: the whole transfer, slow start

@@ -16,6 +16,11 @@ namespace rcvq::bench {
 // skb at ~5.5 Gbit/s here, one that falls behind lets the sender's TCP merge sends into
 // 64 KiB skbs at ~11).
 constexpr uint32_t kBulkFrameBytes = 4008;
+// Senders on the first allowed CPU and receivers on the last (when there are two): where
+// the scheduler puts two busy threads moves single rounds by tens of percent, and each
+// reference is pinned alike.
+void pin_senders_and_receivers_apart(Scenario& scenario);
+
 Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
 
 struct Throughput {

@@ -14,7 +14,6 @@
 #include "common/stop.hpp"
 #include "instrument.hpp"
 #include "run/runner.hpp"
-#include "run/thread_placement.hpp"
 #include "scenario/load.hpp"
 
 namespace rcvq::bench {
@@ -87,15 +86,11 @@ source: {synthetic: {frames: 2000, payload: 4000}}
 receiver: {modes: [baseline]}
 segmentation: {cut: {chunks: 9}, chunk_gap_us: 20, frame_gap_us: 20}
 run: {warmup_frames: 200})"}};
-  // Both readers on one CPU and both senders on another, so each pair meets the same
-  // contention for the socket lock.
-  const std::vector<int> cpus = allowed_cpus();
   for (const auto& [label, yaml] : plans) {
     Scenario sc = parse_scenario("name: bench-receiver" + yaml, "bench-replay");
-    if (cpus.size() >= 2) {
-      sc.receiver.cpu.cpus = {uint32_t(cpus.back())};
-      sc.sender.cpu.cpus = {uint32_t(cpus.front())};
-    }
+    // Both readers on one CPU and both senders on another, so each pair meets the same
+    // contention for the socket lock.
+    pin_senders_and_receivers_apart(sc);
     std::vector<ReceiverCpu> rounds;
     for (int r = 0; r < kCpuRounds; ++r) rounds.push_back(receiver_cpu_vs_minimal_reader(sc));
     auto series = [&](ReaderCost ReceiverCpu::*reader, auto figure) {
@@ -132,34 +127,33 @@ void bookkeeping() {
   fmt::print("   integrity hash of a {} B frame           {:>7.1f} ns\n", c.frame_bytes, c.hash_ns_per_frame);
 }
 
+// One row per frame count from 10^4 to `largest`, and how the largest count's peak
+// compares with the smallest's; `with_file` adds the capture's file size.
+template <typename RunOf>
+void print_peak_rss_rows(uint64_t largest, bool with_file, RunOf&& run_of) {
+  fmt::print("   {:>10} {:>10} {:>10}{}\n", "frames", "plan", "peak MB", with_file ? fmt::format(" {:>10}", "file MB") : "");
+  int64_t smallest_kb = 0, largest_kb = 0;
+  for (uint64_t frames = 10'000; frames <= largest; frames *= 10) {
+    const RssRun run = run_of(frames);
+    fmt::print("   {:>10} {:>10} {:>10.0f}{}\n", frames, run.storage, double(run.peak_kb) / 1024,
+               with_file ? fmt::format(" {:>10.0f}", double(run.capture_bytes) / double(1 << 20)) : "");
+    if (!smallest_kb) smallest_kb = run.peak_kb;
+    largest_kb = run.peak_kb;
+  }
+  if (smallest_kb)
+    fmt::print("   largest / smallest frame count's peak: {:.2f}x\n", double(largest_kb) / double(smallest_kb));
+}
+
 void peak_rss(uint64_t largest) {
   const std::string rcvqbench = rcvqbench_beside_this_binary();
   fmt::print("\n5. peak RSS of `rcvqbench run` (bulk 4008 B frames, loopback, baseline, run.plan auto: held\n"
              "   up to 64 MB, streamed above; goal: flat, under 200 MB)\n");
-  fmt::print("   {:>10} {:>10} {:>10}\n", "frames", "plan", "peak MB");
-  int64_t smallest_kb = 0, largest_kb = 0;
-  for (uint64_t frames = 10'000; frames <= largest; frames *= 10) {
-    const RssRun run = peak_rss_of_run(rcvqbench, frames);
-    fmt::print("   {:>10} {:>10} {:>10.0f}\n", frames, run.storage, double(run.peak_kb) / 1024);
-    if (!smallest_kb) smallest_kb = run.peak_kb;
-    largest_kb = run.peak_kb;
-  }
-  if (smallest_kb)
-    fmt::print("   largest / smallest frame count's peak: {:.2f}x\n", double(largest_kb) / double(smallest_kb));
+  print_peak_rss_rows(largest, false, [&](uint64_t frames) { return peak_rss_of_run(rcvqbench, frames); });
   // A capture of the same frames, read back from a file 4.1 KB per frame long: capped at
   // 10^6 frames, whose 4 GB file is as much disk as a bench should take.
   fmt::print("   the same frames from a capture (kafka framing, 1448 B segments):\n");
-  fmt::print("   {:>10} {:>10} {:>10} {:>10}\n", "frames", "plan", "peak MB", "file MB");
-  smallest_kb = largest_kb = 0;
-  for (uint64_t frames = 10'000; frames <= std::min<uint64_t>(largest, 1'000'000); frames *= 10) {
-    const RssRun run = peak_rss_of_capture_run(rcvqbench, frames);
-    fmt::print("   {:>10} {:>10} {:>10.0f} {:>10.0f}\n", frames, run.storage, double(run.peak_kb) / 1024,
-               double(run.capture_bytes) / double(1 << 20));
-    if (!smallest_kb) smallest_kb = run.peak_kb;
-    largest_kb = run.peak_kb;
-  }
-  if (smallest_kb)
-    fmt::print("   largest / smallest frame count's peak: {:.2f}x\n", double(largest_kb) / double(smallest_kb));
+  print_peak_rss_rows(std::min<uint64_t>(largest, 1'000'000), true,
+                      [&](uint64_t frames) { return peak_rss_of_capture_run(rcvqbench, frames); });
 }
 
 // One baseline repetition of `connections` connections on `threads` receiver and sender
