@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -15,16 +16,10 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// dst = src ^ key, eight bytes at a time (the compiler vectorises it), then the tail.
-void copy_xor(uint8_t* dst, const uint8_t* src, size_t n, uint64_t key) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, src + i, 8);
-    word ^= key;
-    std::memcpy(dst + i, &word, 8);
-  }
-  for (; i < n; ++i) dst[i] = src[i] ^ uint8_t(key >> (8 * (i % 8)));
+// XORs the first bytes of `body` (up to eight) with `key`: the stretch of the block it
+// starts may equal another frame's, the stamped bytes do not.
+void stamp(std::span<uint8_t> body, uint64_t key) {
+  for (size_t i = 0; i < std::min<size_t>(8, body.size()); ++i) body[i] ^= uint8_t(key >> (8 * i));
 }
 
 }  // namespace
@@ -39,14 +34,14 @@ SyntheticPayload::SyntheticPayload(uint64_t seed) : seed_(seed), doubled_block_(
 }
 
 void SyntheticPayload::fill(uint64_t frame_index, std::span<uint8_t> body) const {
-  const uint64_t frame_key = mix(seed_ ^ mix(frame_index));
-  const size_t rotation = size_t(frame_key >> 40) % kBlockBytes;
-  // A body longer than the block takes a fresh key per block, so no two of its
-  // stretches repeat either.
-  uint64_t key = frame_key;
+  // A body longer than the block takes a fresh key and rotation per block, so no two of
+  // its stretches repeat either.
+  uint64_t key = mix(seed_ ^ mix(frame_index));
   for (size_t at = 0; at < body.size(); at += kBlockBytes, key = mix(key)) {
     const size_t n = std::min(kBlockBytes, body.size() - at);
-    copy_xor(body.data() + at, doubled_block_.data() + rotation, n, key);
+    const size_t rotation = size_t(key >> 40) % kBlockBytes;
+    std::memcpy(body.data() + at, doubled_block_.data() + rotation, n);
+    stamp(body.subspan(at, n), key);
   }
 }
 

@@ -5,13 +5,13 @@
 
 namespace rcvq {
 
-// The bytes of synthetic frame bodies: a random block drawn once from the seed, read
-// at a per-frame rotation and XORed with a per-frame key (a fresh key every block).
-// Generating costs a copy, not a random draw per byte, and a body depends only on
-// (seed, frame index, length), so a streamed source can produce any frame without the
-// ones before it. The keys make every frame's body differ from every other's: a
-// replayer that sent one frame's bytes in place of another's fails the stream hash,
-// even between frames of equal size.
+// The bytes of synthetic frame bodies: a random block drawn once from the seed, copied
+// from a per-frame rotation, its first eight bytes XORed with a per-frame key (a fresh
+// key and rotation every block). Generating costs a memcpy, not a random draw or an
+// XOR per byte, and a body depends only on (seed, frame index, length), so a streamed
+// source can produce any frame without the ones before it. The keys make every frame's
+// body differ from every other's: a replayer that sent one frame's bytes in place of
+// another's fails the stream hash, even between frames of equal size and rotation.
 class SyntheticPayload {
  public:
   explicit SyntheticPayload(uint64_t seed);

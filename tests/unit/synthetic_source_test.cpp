@@ -59,6 +59,19 @@ TEST(SyntheticSource, LongBodiesDoNotRepeatWithTheBlock) {
   EXPECT_FALSE(std::equal(b.begin() + kBlock, b.begin() + 2 * kBlock, b.begin() + 2 * kBlock));
 }
 
+// 100,000 frames outnumber the block's 65,536 rotations, so some start at the same
+// rotation: their stamped first bytes still keep every body apart.
+TEST(SyntheticSource, FramesOfTheSameRotationDiffer) {
+  const SyntheticPayload content(3);
+  std::set<uint64_t> bodies;
+  for (uint64_t f = 0; f < 100'000; ++f) {
+    uint64_t body;
+    content.fill(f, std::span(reinterpret_cast<uint8_t*>(&body), sizeof body));
+    bodies.insert(body);
+  }
+  EXPECT_EQ(bodies.size(), 100'000u);
+}
+
 // A frame's body depends only on seed, index and length: a source that streams frames
 // (or starts in the middle) produces exactly the bytes of the whole stream.
 TEST(SyntheticSource, AnyFrameCanBeGeneratedAlone) {
