@@ -1,7 +1,8 @@
 // Counts sk_data_ready calls on the receiver's sockets: the kernel-side view of how
 // often the reader was notified, and how many of those notifications could wake it
-// (see struct data_ready_counts). Sockets are selected by cookie, so traffic of any
-// other socket on the host is ignored. With record_arrivals set it also streams, per
+// (see struct data_ready_counts). The counts live in the watched sockets' local
+// storage, which userspace creates by socket fd: a socket without it is any other
+// socket on the host, ignored at the cost of one pointer test. With record_arrivals set it also streams, per
 // call, how far the receive queue reached (rcv_nxt) and how far the reader had copied,
 // which is what the userspace AutoLOWAT model replays.
 #include "vmlinux.h"
@@ -18,10 +19,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool record_arrivals = false;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	/* one entry per watched socket: receiver.connections goes up to 20000 */
-	__uint(max_entries, 32768);
-	__type(key, __u64); /* socket cookie */
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int); /* a socket fd, from userspace */
 	__type(value, struct data_ready_counts);
 } watched SEC(".maps");
 
@@ -33,8 +33,8 @@ struct {
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(count_data_ready, struct sock *sk)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct data_ready_counts *counts = bpf_map_lookup_elem(&watched, &cookie);
+	/* No create flag: only the sockets userspace watches have counts. */
+	struct data_ready_counts *counts = bpf_sk_storage_get(&watched, sk, 0, 0);
 	struct data_ready_event *event;
 	struct tcp_sock *tp;
 	bool shut_down;
@@ -68,7 +68,7 @@ int BPF_PROG(count_data_ready, struct sock *sk)
 	event = bpf_ringbuf_reserve(&arrivals, sizeof(*event), 0);
 	if (!event)
 		return 0;
-	event->cookie = cookie;
+	event->cookie = bpf_get_socket_cookie(sk);
 	event->time_ns = bpf_ktime_get_ns();
 	event->rcv_nxt = tp->rcv_nxt;
 	event->copied_seq = tp->copied_seq;

@@ -65,23 +65,20 @@ uint64_t DataReadyProbe::socket_cookie(int fd) {
 
 void DataReadyProbe::watch(int fd) {
   if (!skel_) return;
-  const uint64_t cookie = socket_cookie(fd);
   const data_ready_counts zero{};
-  if (bpf_map__update_elem(skel_->maps.watched, &cookie, sizeof cookie, &zero, sizeof zero, BPF_ANY) != 0)
+  if (bpf_map__update_elem(skel_->maps.watched, &fd, sizeof fd, &zero, sizeof zero, BPF_ANY) != 0)
     throw_errno("watch socket in the sk_data_ready map");
 }
 
 void DataReadyProbe::unwatch(int fd) {
   if (!skel_) return;
-  const uint64_t cookie = socket_cookie(fd);
-  bpf_map__delete_elem(skel_->maps.watched, &cookie, sizeof cookie, 0);
+  bpf_map__delete_elem(skel_->maps.watched, &fd, sizeof fd, 0);
 }
 
 DataReadyCounts DataReadyProbe::counts_before_read(int fd, uint64_t reader_offset) const {
   if (!skel_) return {};
-  const uint64_t cookie = socket_cookie(fd);
   data_ready_counts c{};
-  if (bpf_map__lookup_elem(skel_->maps.watched, &cookie, sizeof cookie, &c, sizeof c, BPF_F_LOCK) != 0)
+  if (bpf_map__lookup_elem(skel_->maps.watched, &fd, sizeof fd, &c, sizeof c, BPF_F_LOCK) != 0)
     throw_errno("read the sk_data_ready counts");
   DataReadyCounts counts{c.notifications, c.wakeup_edges};
   if (c.notifications > 0 && c.copied_bytes == reader_offset)

@@ -28,7 +28,8 @@ struct DataReadyCounts {
 };
 
 // Kernel-side view of the reader's notifications: a tp_btf program on
-// sock:sk_data_ready counting calls on the sockets it is told to watch (by SO_COOKIE).
+// sock:sk_data_ready counting calls on the sockets it is told to watch (in their
+// socket-local storage).
 // When the program cannot load or attach, available() is false and reason() says why;
 // counts are then not taken.
 class DataReadyProbe {

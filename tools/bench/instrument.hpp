@@ -30,9 +30,10 @@ struct Throughput {
 };
 // One bulk replay, then iperf3 (-N, the replayer's TCP_NODELAY) with the same write
 // size and byte count from the sender's to the receiver's namespace of a fresh network
-// of the same scenario (same devices, offloads and addresses). Throws RunError when
-// iperf3 is missing or fails.
-Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
+// of the same scenario (same devices, offloads and addresses); `iperf3_first` runs them
+// the other way round. Throws RunError when iperf3 is missing or fails.
+Throughput replay_vs_iperf3(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes,
+                            bool iperf3_first = false);
 
 // One reader's receiver-thread CPU over the measured frames, and its wakeups (epoll_wait
 // returns with an event): per wakeup is what a reader's own work adds to each, whatever
@@ -50,8 +51,9 @@ struct ReceiverCpu {
 };
 // The receiver thread's CPU for baseline and for a minimal level-triggered epoll reader
 // (same read size) without and with the integrity hash, each on its own replay of the
-// same plan; warm-up frames are left out alike.
-ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario);
+// same plan; warm-up frames are left out alike. The three run in turn from the reader
+// numbered `first` (0 harness, 1 minimal, 2 hashing), so rounds can vary the order.
+ReceiverCpu receiver_cpu_vs_minimal_reader(const Scenario& scenario, int first = 0);
 
 struct BookkeepingCost {
   double stamp_ns_per_frame = 0;    // clock read + timestamp stored per completed frame

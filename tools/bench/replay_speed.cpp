@@ -19,8 +19,9 @@
 namespace rcvq::bench {
 namespace {
 
-// Rounds of each paired comparison: single rounds on a 2-vCPU VM vary by tens of percent.
-constexpr int kRounds = 9;
+// Rounds of each paired comparison: single rounds on a 2-vCPU VM vary by tens of
+// percent, and nine rounds' median still moved by +-10% from run to run.
+constexpr int kRounds = 15;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -37,8 +38,8 @@ std::string load_average() {
 void throughput(uint64_t frames) {
   fmt::print("1. bulk replay vs iperf3: {} x {} B frames, cut whole, baseline mode; iperf3 -N -l {} for as many\n"
              "   bytes (it reads {} B at a time), both from the first send to the last byte received, both senders\n"
-             "   on the first CPU and receivers on the last (iperf3 -A) (median of {} interleaved rounds' ratios;\n"
-             "   goal: ratio >= 0.90)\n",
+             "   on the first CPU and receivers on the last (iperf3 -A) (median of {} rounds' ratios, every other\n"
+             "   round iperf3 first; goal: ratio >= 0.90)\n",
              frames, kBulkFrameBytes, kBulkFrameBytes, kBulkFrameBytes, kRounds);
   fmt::print("   {:<10} {:>10} {:>14} {:>14} {:>8} {:>13}\n", "transport", "our reads", "replay Gbit/s", "iperf3 Gbit/s",
              "ratio", "ratio min..max");
@@ -46,7 +47,7 @@ void throughput(uint64_t frames) {
     for (uint32_t read_size : {kBulkFrameBytes, 65536u}) {
       std::vector<double> ours, theirs, ratios;
       for (int r = 0; r < kRounds; ++r) {
-        const Throughput t = replay_vs_iperf3(kind, frames, read_size);
+        const Throughput t = replay_vs_iperf3(kind, frames, read_size, r % 2 == 1);
         ours.push_back(t.replay_gbit_s);
         theirs.push_back(t.iperf3_gbit_s);
         ratios.push_back(t.ratio());
@@ -68,13 +69,13 @@ std::string paired_overhead(const std::vector<double>& ours, const std::vector<d
 }
 
 void receiver_cpu() {
-  constexpr int kCpuRounds = 9;
   fmt::print("\n2. receiver thread CPU (task-clock, after warm-up): baseline harness vs a minimal level-triggered\n"
              "   epoll + recv() reader (same read size) and the same reader also hashing, each on its own replay of the\n"
-             "   same plan, {} interleaved rounds, readers on the last CPU, senders on the first; overhead: median of\n"
+             "   same held plan, {} rounds (each round starts with the next reader), readers on the last CPU,\n"
+             "   senders on the first; overhead: median of\n"
              "   the rounds' ratios (least..most), per frame and per wakeup (epoll_wait returns: what a reader adds to\n"
              "   each, however the sends' timing grouped the bytes); goal: overhead < 10%\n",
-             kCpuRounds);
+             kRounds);
   // Held plans, as the minimal readers' senders replay them: a streamed plan's sender
   // generates each frame as it goes, which would change how the bytes reach the reader.
   const std::vector<std::pair<std::string, std::string>> plans{
@@ -94,7 +95,7 @@ run: {warmup_frames: 200})"}};
     // contention for the socket lock.
     pin_senders_and_receivers_apart(sc);
     std::vector<ReceiverCpu> rounds;
-    for (int r = 0; r < kCpuRounds; ++r) rounds.push_back(receiver_cpu_vs_minimal_reader(sc));
+    for (int r = 0; r < kRounds; ++r) rounds.push_back(receiver_cpu_vs_minimal_reader(sc, r % 3));
     auto series = [&](ReaderCost ReceiverCpu::*reader, auto figure) {
       std::vector<double> v;
       for (const ReceiverCpu& c : rounds) v.push_back(figure(c.*reader));
@@ -225,7 +226,7 @@ void connection_scaling() {
 
 int bench(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);  // rows appear as they are measured, also in a pipe
-  const uint64_t frames = argc > 1 ? std::stoull(argv[1]) : 100'000;
+  const uint64_t frames = argc > 1 ? std::stoull(argv[1]) : 200'000;
   const uint64_t rss_largest = argc > 2 ? std::stoull(argv[2]) : 10'000'000;
   fmt::print("rcvqbench instrument benchmark; load average {}\n\n", load_average());
   // Items to run, e.g. "2,3" (default all): a rerun of one need not wait for the others.
