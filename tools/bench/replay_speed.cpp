@@ -72,9 +72,9 @@ void receiver_cpu() {
   fmt::print("\n2. receiver thread CPU (task-clock, after warm-up): baseline harness vs a minimal level-triggered\n"
              "   epoll + recv() reader (same read size) and the same reader also hashing, each on its own replay of the\n"
              "   same held plan, {} rounds (each round starts with the next reader), readers on the last CPU,\n"
-             "   senders on the first; overhead: median of\n"
-             "   the rounds' ratios (least..most), per frame and per wakeup (epoll_wait returns: what a reader adds to\n"
-             "   each, however the sends' timing grouped the bytes); goal: overhead < 10%\n",
+             "   senders on the first; overhead: median of the rounds' ratios (least..most), per frame and per\n"
+             "   wakeup (epoll_wait returns: what a reader adds to each, however the sends' timing grouped the\n"
+             "   bytes); goal: overhead < 10%\n",
              kRounds);
   // Held plans, as the minimal readers' senders replay them: a streamed plan's sender
   // generates each frame as it goes, which would change how the bytes reach the reader.
