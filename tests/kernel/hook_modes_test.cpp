@@ -87,6 +87,15 @@ run: {repetitions: 1, warmup_frames: 4, timeout_s: 120}
   EXPECT_NEAR(m["autolowat-model"].wakeups, m["autolowat"].wakeups, 0.05 * m["autolowat"].wakeups)
       << "the model's prediction and the measurement";
   EXPECT_LT(m["autolowat"].wakeups, m["lowat-user"].wakeups);
+  // The sk_data_ready counter loads on this kernel too: every event epoll delivered was
+  // announced by a notification (strparser's psock owns sk_data_ready, so it has none;
+  // the model's count is the one its prediction replays).
+  for (const ModeResult& mode : out.result.modes)
+    for (const ModeRepetition& r : mode.repetitions) {
+      if (mode.mode == "strparser" || mode.mode == "autolowat-model") continue;
+      ASSERT_TRUE(r.kernel_data_ready.value) << mode.mode << ": " << r.kernel_data_ready.reason;
+      EXPECT_GE(*r.kernel_data_ready.value, double(r.counters.events)) << mode.mode;
+    }
 }
 
 struct Capture {
