@@ -292,6 +292,11 @@ double best_ns(int rounds, uint64_t per, Fn&& fn) {
 
 }  // namespace
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 void pin_senders_and_receivers_apart(Scenario& scenario) {
   if (const std::vector<int> cpus = allowed_cpus(); cpus.size() >= 2) {
     scenario.sender.cpu.cpus = {uint32_t(cpus.front())};

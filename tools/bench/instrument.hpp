@@ -4,6 +4,7 @@
 // rcvqbench-bench (instrument/... counters for the gate).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "scenario/scenario.hpp"
 
@@ -20,6 +21,9 @@ constexpr uint32_t kBulkFrameBytes = 4008;
 // the scheduler puts two busy threads moves single rounds by tens of percent, and each
 // reference is pinned alike.
 void pin_senders_and_receivers_apart(Scenario& scenario);
+
+// The middle value (the upper of the two middle ones for an even count).
+double median(std::vector<double> v);
 
 Scenario bulk_scenario(Transport::Kind transport, uint64_t frames, uint32_t read_size = kBulkFrameBytes);
 

@@ -23,11 +23,6 @@ namespace {
 // percent, and nine rounds' median still moved by +-10% from run to run.
 constexpr int kRounds = 15;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
   double one = 0, five = 0;
