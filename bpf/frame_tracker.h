@@ -160,6 +160,7 @@ FT_INLINE void ft_on_skb(struct ft_state *st, const struct ft_spec *spec, void *
 	ft_u32 descriptors = 0;
 	ft_u32 i;
 
+	(void)reader; /* includers that only need the state layout load nothing */
 	if (st->stop_reason != FT_RUNNING)
 		goto done;
 	if (!ft_spec_ok(spec)) {
