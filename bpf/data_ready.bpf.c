@@ -2,9 +2,9 @@
 // often the reader was notified, and how many of those notifications could wake it
 // (see struct data_ready_counts). The counts live in the watched sockets' local
 // storage, which userspace creates by socket fd: a socket without it is any other
-// socket on the host, ignored at the cost of one pointer test. With record_arrivals set it also streams, per
-// call, how far the receive queue reached (rcv_nxt) and how far the reader had copied,
-// which is what the userspace AutoLOWAT model replays.
+// socket on the host, ignored at the cost of one pointer test. With record_arrivals set
+// it also streams, per call, how far the receive queue reached (rcv_nxt) and how far the
+// reader had copied, which is what the userspace AutoLOWAT model replays.
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
