@@ -104,7 +104,7 @@ void compare_metrics(const std::string& name, const BenchmarkSamples& base, cons
     for (const auto& [m, _] : b->unsupported) metrics.insert(m);
   }
   for (const std::string& metric : metrics) {
-    const MetricPolicy& p = policy.of(metric);
+    const MetricPolicy& p = policy.of(name, metric);
     if (p.kind == MetricPolicy::Kind::Ignore) continue;
     GateRow row;
     row.benchmark = name;

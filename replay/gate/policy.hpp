@@ -27,16 +27,21 @@ struct MetricPolicy {
 
 struct GatePolicy {
   std::map<std::string, MetricPolicy> metrics;
+  // Benchmarks whose name starts with a key take its metrics' policies over `metrics`;
+  // of several matching keys that list a metric, the longest wins.
+  std::map<std::string, std::map<std::string, MetricPolicy>> benchmarks;
   MetricPolicy fallback;             // metrics not listed
   bool missing_is_regression = true;  // a baseline benchmark/metric absent from current
 
   const MetricPolicy& of(const std::string& metric) const;
+  const MetricPolicy& of(const std::string& benchmark, const std::string& metric) const;
 };
 
 // Built-in policy: the per-frame counts are Counter, CPU/latency/throughput and
 // Google Benchmark's real/cpu time are Timing, the instrument's iperf3 throughput
 // ratio (higher is better) and peak RSS are Counter with wider tolerances, its Gbit/s
-// figures Report, everything else Ignore.
+// figures and the instrument/... benchmarks' own real/cpu time Report, everything
+// else Ignore.
 GatePolicy default_gate_policy();
 
 // The defaults overridden by a YAML policy file (strict: unknown keys and bad values
@@ -47,6 +52,8 @@ GatePolicy default_gate_policy();
 //     wakeups_per_frame: {kind: counter, tolerance: 0.02}
 //     p99_us: {kind: timing, alpha: 0.01, min_effect: 0.2, min_repetitions: 8}
 //     frames_per_s: {kind: timing, better: higher}
+//   benchmarks:
+//     "scenario/quickstart/": {p99_us: {kind: report}}
 GatePolicy load_gate_policy(const std::string& path);
 
 std::string to_string(MetricPolicy::Kind kind);

@@ -123,6 +123,56 @@ TEST(GateCompare, InstrumentRatioAndPeakRssAreCounters) {
   EXPECT_EQ(row_of(bigger, "peak_rss_mb").verdict, GateVerdict::Regression);
 }
 
+const GateRow& row_of(const GateReport& r, const std::string& benchmark, const std::string& metric) {
+  for (const GateRow& row : r.rows)
+    if (row.benchmark == benchmark && row.metric == metric) return row;
+  throw std::runtime_error("no row for " + benchmark + " " + metric);
+}
+
+// instrument/... wall time is TCP transfers, whose length swings with the regime each
+// settles in, times a round count: the default policy shows it and gates the counters;
+// any other benchmark's wall time is still a timing metric.
+TEST(GateCompare, InstrumentWallTimeIsReportedNotGated) {
+  auto runs = [](double ms) {
+    return document({rows("instrument/bulk_vs_iperf3/veth", std::vector<json>(5, {{"real_time", ms}, {"cpu_time", ms}})),
+                     rows("scenario/ci/lowat-user", std::vector<json>(5, {{"real_time", ms}, {"cpu_time", ms}}))});
+  };
+  const GateReport r = compare(runs(100), runs(400));
+  EXPECT_EQ(row_of(r, "instrument/bulk_vs_iperf3/veth", "real_time_ns").verdict, GateVerdict::Reported);
+  EXPECT_EQ(row_of(r, "instrument/bulk_vs_iperf3/veth", "cpu_time_ns").verdict, GateVerdict::Reported);
+  EXPECT_EQ(row_of(r, "scenario/ci/lowat-user", "real_time_ns").verdict, GateVerdict::Regression);
+}
+
+// A policy file's benchmarks: prefixes override metrics for the benchmarks they start;
+// the longest prefix that lists a metric wins.
+TEST(GateCompare, PolicyFileBenchmarkPrefixesOverrideMetrics) {
+  const std::string path = testing::TempDir() + "/gate_prefix_policy.yaml";
+  std::ofstream(path) << "benchmarks:\n"
+                         "  \"scenario/\": {wakeups_per_frame: {kind: report}}\n"
+                         "  \"scenario/ci/\": {wakeups_per_frame: {tolerance: 1.0}}\n";
+  const GatePolicy p = load_gate_policy(path);
+  EXPECT_EQ(p.of("scenario/other/baseline", "wakeups_per_frame").kind, MetricPolicy::Kind::Report);
+  EXPECT_EQ(p.of("scenario/ci/lowat-user", "wakeups_per_frame").kind, MetricPolicy::Kind::Report);
+  EXPECT_DOUBLE_EQ(p.of("scenario/ci/lowat-user", "wakeups_per_frame").tolerance, 1.0);
+  EXPECT_EQ(p.of("micro/x", "wakeups_per_frame").kind, MetricPolicy::Kind::Counter);
+  EXPECT_EQ(p.of("scenario/ci/lowat-user", "syscalls_per_frame").kind, MetricPolicy::Kind::Counter);
+  // 2.0 -> 3.5 wakeups is within the widened 100%; syscalls keep the default 5%.
+  const GateReport r = compare(document({lowat_user(2.0)}), document({lowat_user(3.5)}), p);
+  EXPECT_EQ(row_of(r, "wakeups_per_frame").verdict, GateVerdict::Reported);
+  EXPECT_EQ(row_of(r, "syscalls_per_frame").verdict, GateVerdict::Regression);
+
+  std::ofstream(path) << "benchmarks:\n  \"scenario/\": {wakeups_per_frame: {kind: report, tolerence: 1}}\n";
+  try {
+    load_gate_policy(path);
+    FAIL() << "accepted a misspelt key";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tolerence"), std::string::npos) << e.what();
+  }
+  std::ofstream(path) << "benchmarks:\n  \"scenario/\": [wakeups_per_frame]\n";
+  EXPECT_THROW(load_gate_policy(path), InputError);
+}
+
 TEST(GateCompare, UnsupportedMetricIsReportedNotCompared) {
   const json base = document({rows("scenario/ci/baseline", {{{"wakeups_per_frame", 9.0}, {"kernel_data_ready_per_frame", 9.0}}})});
   const json cur = document({rows("scenario/ci/baseline", {{{"wakeups_per_frame", 9.0}}},
@@ -293,7 +343,7 @@ TEST(GateCompare, PolicyFileOverridesAndRejectsUnknownKeys) {
 
 TEST(GateCompare, PolicyThatIsNoRegularFileIsRefusedBeforeReading) {
   // A FIFO would block the read forever and /dev/zero would never end.
-  for (const std::string path : {std::string("/dev/zero"), testing::TempDir()}) {
+  for (const std::string& path : {std::string("/dev/zero"), testing::TempDir()}) {
     try {
       load_gate_policy(path);
       FAIL() << "read " << path << " as a policy";
