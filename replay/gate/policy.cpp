@@ -46,6 +46,17 @@ MetricPolicy read_metric(YamlFields fields, MetricPolicy base) {
   return base;
 }
 
+// Every metric's mapping in `node` (read through `listed`) on top of base(metric), into `into`.
+template <typename Base>
+void read_metrics(const YAML::Node& node, YamlFields listed, std::map<std::string, MetricPolicy>& into, Base base) {
+  for (const auto& kv : node) {
+    const std::string name = kv.first.as<std::string>();
+    if (!kv.second.IsMap()) listed.fail(kv.second, name, "must be a mapping such as {kind: counter}");
+    into[name] = read_metric(listed.map(name), base(name));
+  }
+  listed.finish();
+}
+
 }  // namespace
 
 std::string to_string(MetricPolicy::Kind kind) {
@@ -128,13 +139,8 @@ GatePolicy load_gate_policy(const std::string& path) {
   if (top.has("metrics")) {
     const YAML::Node metrics = top.take("metrics");
     if (!metrics.IsMap()) top.fail(metrics, "metrics", "must map metric names to policies");
-    YamlFields listed(path, metrics, "metrics");
-    for (const auto& kv : metrics) {
-      const std::string name = kv.first.as<std::string>();
-      if (!kv.second.IsMap()) listed.fail(kv.second, name, "must be a mapping such as {kind: counter}");
-      g.metrics[name] = read_metric(listed.map(name), g.of(name));
-    }
-    listed.finish();
+    read_metrics(metrics, YamlFields(path, metrics, "metrics"), g.metrics,
+                 [&](const std::string& metric) { return g.of(metric); });
   }
   if (top.has("benchmarks")) {
     const YAML::Node benchmarks = top.take("benchmarks");
@@ -143,13 +149,8 @@ GatePolicy load_gate_policy(const std::string& path) {
     for (const auto& kv : benchmarks) {
       const std::string prefix = kv.first.as<std::string>();
       if (!kv.second.IsMap()) prefixes.fail(kv.second, prefix, "must map metric names to policies");
-      YamlFields listed = prefixes.map(prefix);
-      for (const auto& metric : kv.second) {
-        const std::string name = metric.first.as<std::string>();
-        if (!metric.second.IsMap()) listed.fail(metric.second, name, "must be a mapping such as {kind: report}");
-        g.benchmarks[prefix][name] = read_metric(listed.map(name), g.of(prefix, name));
-      }
-      listed.finish();
+      read_metrics(kv.second, prefixes.map(prefix), g.benchmarks[prefix],
+                   [&](const std::string& metric) { return g.of(prefix, metric); });
     }
     prefixes.finish();
   }

@@ -123,6 +123,18 @@ TEST(GateCompare, InstrumentRatioAndPeakRssAreCounters) {
   EXPECT_EQ(row_of(bigger, "peak_rss_mb").verdict, GateVerdict::Regression);
 }
 
+// A policy `text` whose line 2 misspells "tolerance" is refused naming the file, line and key.
+void expect_misspelt_key_named(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  try {
+    load_gate_policy(path);
+    FAIL() << "accepted a misspelt key";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tolerence"), std::string::npos) << e.what();
+  }
+}
+
 const GateRow& row_of(const GateReport& r, const std::string& benchmark, const std::string& metric) {
   for (const GateRow& row : r.rows)
     if (row.benchmark == benchmark && row.metric == metric) return row;
@@ -161,14 +173,7 @@ TEST(GateCompare, PolicyFileBenchmarkPrefixesOverrideMetrics) {
   EXPECT_EQ(row_of(r, "wakeups_per_frame").verdict, GateVerdict::Reported);
   EXPECT_EQ(row_of(r, "syscalls_per_frame").verdict, GateVerdict::Regression);
 
-  std::ofstream(path) << "benchmarks:\n  \"scenario/\": {wakeups_per_frame: {kind: report, tolerence: 1}}\n";
-  try {
-    load_gate_policy(path);
-    FAIL() << "accepted a misspelt key";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("tolerence"), std::string::npos) << e.what();
-  }
+  expect_misspelt_key_named(path, "benchmarks:\n  \"scenario/\": {wakeups_per_frame: {kind: report, tolerence: 1}}\n");
   std::ofstream(path) << "benchmarks:\n  \"scenario/\": [wakeups_per_frame]\n";
   EXPECT_THROW(load_gate_policy(path), InputError);
 }
@@ -331,14 +336,7 @@ TEST(GateCompare, PolicyFileOverridesAndRejectsUnknownKeys) {
   EXPECT_EQ(row_of(r, "wakeups_per_frame").verdict, GateVerdict::Ok);
   EXPECT_EQ(row_of(r, "syscalls_per_frame").verdict, GateVerdict::Regression);
 
-  std::ofstream(path) << "metrics:\n  wakeups_per_frame: {kind: counter, tolerence: 0.5}\n";
-  try {
-    load_gate_policy(path);
-    FAIL() << "accepted a misspelt key";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("tolerence"), std::string::npos) << e.what();
-  }
+  expect_misspelt_key_named(path, "metrics:\n  wakeups_per_frame: {kind: counter, tolerence: 0.5}\n");
 }
 
 TEST(GateCompare, PolicyThatIsNoRegularFileIsRefusedBeforeReading) {
