@@ -14,6 +14,19 @@ namespace {
 
 using json = nlohmann::json;
 
+// A file of this process under the test temp directory, removed when the test ends: two
+// test binaries running at once (two checkouts' CI on one machine) must not write each
+// other's files.
+struct ScratchFile {
+  std::string path;
+  explicit ScratchFile(const std::string& name)
+      : path(testing::TempDir() + "/rcvq-" + std::to_string(getpid()) + "-" + name) {}
+  ~ScratchFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+};
+
 // One Google Benchmark row per repetition, counters as fields (what rcvqbench-bench writes).
 json rows(const std::string& name, const std::vector<json>& counters_per_repetition, const std::string& label = "") {
   json out = json::array();
@@ -158,7 +171,8 @@ TEST(GateCompare, InstrumentWallTimeIsReportedNotGated) {
 // A policy file's benchmarks: prefixes override metrics for the benchmarks they start;
 // the longest prefix that lists a metric wins.
 TEST(GateCompare, PolicyFileBenchmarkPrefixesOverrideMetrics) {
-  const std::string path = testing::TempDir() + "/gate_prefix_policy.yaml";
+  const ScratchFile scratch("gate_prefix_policy.yaml");
+  const std::string& path = scratch.path;
   std::ofstream(path) << "benchmarks:\n"
                          "  \"scenario/\": {wakeups_per_frame: {kind: report}}\n"
                          "  \"scenario/ci/\": {wakeups_per_frame: {tolerance: 1.0}}\n";
@@ -293,7 +307,8 @@ TEST(GateCompare, RunJsonIsReadAsScenarioBenchmarks) {
 }
 
 TEST(GateCompare, BadFilesNameTheFile) {
-  const std::string path = testing::TempDir() + "/gate_bad.json";
+  const ScratchFile scratch("gate_bad.json");
+  const std::string& path = scratch.path;
   std::ofstream(path) << "{\"benchmarks\": [ {\"name\": 1} ]}";
   try {
     load_benchmark_file(path);
@@ -309,7 +324,8 @@ TEST(GateCompare, BadFilesNameTheFile) {
 TEST(GateCompare, NonFiniteCountersAreReadAsNoValue) {
   // What Google Benchmark writes for the cv of an all-zero counter; "NaN" inside a
   // string must survive.
-  const std::string path = testing::TempDir() + "/gate_nan.json";
+  const ScratchFile scratch("gate_nan.json");
+  const std::string& path = scratch.path;
   std::ofstream(path) << R"({"context": {"host_name": "NaN-host"}, "benchmarks": [
     {"name": "b", "run_name": "b", "run_type": "iteration", "label": "inf NaN",
      "real_time": 1, "cpu_time": 1, "time_unit": "ns", "wakeups_per_frame": 2},
@@ -323,7 +339,8 @@ TEST(GateCompare, NonFiniteCountersAreReadAsNoValue) {
 }
 
 TEST(GateCompare, PolicyFileOverridesAndRejectsUnknownKeys) {
-  const std::string path = testing::TempDir() + "/gate_policy.yaml";
+  const ScratchFile scratch("gate_policy.yaml");
+  const std::string& path = scratch.path;
   std::ofstream(path) << "missing: report\nmetrics:\n  wakeups_per_frame: {kind: counter, tolerance: 0.5}\n"
                          "  p99_us: {kind: report}\n";
   const GatePolicy p = load_gate_policy(path);
