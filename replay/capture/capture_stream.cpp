@@ -326,7 +326,7 @@ class CaptureKeptFrames::Reader final : public StreamSink {
       throw InputError(fmt::format("{}: {} (a '{}' frame was expected there); on_gap: resync resumes at the next "
                                    "frame boundary",
                                    where_, problem, framing_.name));
-    search(frame_start_, fmt::format("malformed prefix at stream offset {}", frame_start_));
+    search(frame_start_, problem);
   }
 
   // `after`: what the search resumes after, for the notes ("" at a mid-stream start).
